@@ -1,0 +1,67 @@
+"""Linear probes: how much of each confounder an embedding carries.
+
+Cross-validated R^2 of a ridge regression for every continuous confounder, and
+cross-validated accuracy of predicting the plate (and batch) against chance.  A model that
+predicts cell count with R^2 0.9 has learned density whether or not it meant to.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LogisticRegression, RidgeCV
+from sklearn.metrics import r2_score
+from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+CONTINUOUS = ("cell_count", "focus", "row", "col", "edge")
+CATEGORICAL = ("plate", "batch")
+MAX_DIMS = 128  # probes on a PCA of at most this many dims keep logistic fits fast on 2 cores
+
+
+def _reduce(x: np.ndarray) -> np.ndarray:
+    x = StandardScaler().fit_transform(np.asarray(x, dtype=np.float64))
+    if x.shape[1] > MAX_DIMS and x.shape[0] > MAX_DIMS:
+        x = PCA(MAX_DIMS, random_state=0).fit_transform(x)
+    return x
+
+
+def ridge_r2(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) -> float:
+    """Out-of-fold R^2 of ridge (alpha chosen by inner CV); NaN when y is constant."""
+    y = np.asarray(y, dtype=np.float64)
+    if np.nanstd(y) == 0 or len(y) < 2 * folds:
+        return float("nan")
+    model = make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 4, 15)))
+    pred = cross_val_predict(model, x, y, cv=KFold(folds, shuffle=True, random_state=seed))
+    return float(r2_score(y, pred))
+
+
+def classification_accuracy(x: np.ndarray, labels, folds: int = 5, seed: int = 0) -> tuple[float, float]:
+    """(out-of-fold accuracy, chance = share of the most common label); NaN with one label."""
+    labels = pd.Series(np.asarray(labels)).astype(str).to_numpy()
+    counts = pd.Series(labels).value_counts()
+    if len(counts) < 2:
+        return float("nan"), float("nan")
+    folds = int(min(folds, counts.min())) if counts.min() >= 2 else 0
+    if folds < 2:
+        return float("nan"), float(counts.iloc[0] / len(labels))
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500, C=1.0))
+    pred = cross_val_predict(model, x, labels, cv=StratifiedKFold(folds, shuffle=True, random_state=seed))
+    return float(np.mean(pred == labels)), float(counts.iloc[0] / len(labels))
+
+
+def confounder_probes(x: np.ndarray, confounders: pd.DataFrame, folds: int = 5, seed: int = 0) -> pd.DataFrame:
+    """Rows ``confounder, metric, value``: ``r2`` per continuous confounder; ``accuracy`` and
+    ``chance`` for plate and batch.  ``x`` rows are the wells of ``confounders`` in order."""
+    xr = _reduce(x)
+    rows = []
+    cont = [c for c in confounders.columns if c in CONTINUOUS or c.startswith("intensity_")]
+    for c in cont:
+        rows.append((c, "r2", ridge_r2(xr, confounders[c].to_numpy(dtype=float), folds, seed)))
+    for c in CATEGORICAL:
+        if c in confounders.columns:
+            acc, chance = classification_accuracy(xr, confounders[c], folds, seed)
+            rows.append((c, "accuracy", acc))
+            rows.append((c, "chance", chance))
+    return pd.DataFrame(rows, columns=["confounder", "metric", "value"])
