@@ -26,7 +26,7 @@ def _cells(morph: np.ndarray, n: int, preset: Preset, rng: np.random.Generator) 
     r = r0 * np.exp(0.12 * z[_Z["nuclear_size"]] + rng.normal(0, 0.08, n))
     aspect = np.exp(0.2 + 0.15 * z[_Z["nuclear_shape"]] + rng.normal(0, 0.06, n))
     aspect = np.maximum(aspect, 1.0)
-    rc = r0 * 2.1 * np.exp(0.12 * z[_Z["cell_size"]] + rng.normal(0, 0.08, n))
+    rc = r0 * 2.1 * np.exp(0.15 * z[_Z["cell_size"]] + rng.normal(0, 0.08, n))
     return {
         "a": r * np.sqrt(aspect), "b": r / np.sqrt(aspect), "r": r,
         "theta": rng.uniform(0, np.pi, n),
@@ -34,7 +34,7 @@ def _cells(morph: np.ndarray, n: int, preset: Preset, rng: np.random.Generator) 
         "phi": rng.uniform(0, np.pi, n),
         "frag": 1 / (1 + np.exp(-(0.9 * z[_Z["mito_fragmentation"]] + rng.normal(0, 0.3, n)))),
         "actin": 0.45 * np.exp(0.35 * z[_Z["actin_texture"]] + rng.normal(0, 0.12, n)),
-        "er_len": 0.3 * np.exp(0.3 * z[_Z["er_spread"]] + rng.normal(0, 0.1, n)),
+        "er_len": 0.3 * np.exp(0.4 * z[_Z["er_spread"]] + rng.normal(0, 0.1, n)),
         "psi": rng.uniform(0, np.pi, n),
         "bright": np.exp(rng.normal(0, 0.15, (n, len(CHANNELS)))),
     }

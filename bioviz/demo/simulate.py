@@ -50,7 +50,7 @@ PRESETS = {
     "tiny": Preset("tiny", n_genes=32, replicates=4, train_replicates=6, control_fraction=0.15,
                    image_size=64, nucleus_radius=3.6, cells_per_site=9.0, plate_rows=8, plate_cols=12,
                    n_batches=2, blur_sigma=1.6, out_of_focus_rate=0.03),
-    "default": Preset("default", n_genes=280, replicates=4, train_replicates=6, control_fraction=0.16,
+    "default": Preset("default", n_genes=300, replicates=4, train_replicates=6, control_fraction=0.2,
                       image_size=128, nucleus_radius=5.0, cells_per_site=22.0, plate_rows=16,
                       plate_cols=24, n_batches=2, blur_sigma=2.2, out_of_focus_rate=0.03),
 }
