@@ -67,7 +67,7 @@ def segment_nuclei(
     """
     from skimage.filters import threshold_otsu
     from skimage.feature import peak_local_max
-    from skimage.segmentation import clear_border, watershed
+    from skimage.segmentation import clear_border, relabel_sequential, watershed
 
     img = _as_float(dna)
     if float(img.max() - img.min()) <= 0:
@@ -111,8 +111,6 @@ def segment_nuclei(
     labels[small[labels]] = 0
     if exclude_border:
         labels = clear_border(labels)
-    from skimage.segmentation import relabel_sequential
-
     return relabel_sequential(labels)[0].astype(np.int32)
 
 
