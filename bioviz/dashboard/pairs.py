@@ -1,0 +1,129 @@
+"""The Relationships drill-down: a gene's known pairs, how each embedder places them, example wells."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from .datasets import embedder_kind, feature_columns
+
+
+def parse_query(text: str | None) -> list[str]:
+    """'TP53' -> ['TP53']; 'TP53 MDM2', 'TP53,MDM2', 'TP53-MDM2' -> a pair (symbols upper-cased
+    only when the table has them that way: matching is case-insensitive later)."""
+    if not text:
+        return []
+    return [t for t in re.split(r"[\s,;|/]+|(?<=\w)-(?=\w+$)", text.strip()) if t][:2]
+
+
+def relationship_table(pairs: pd.DataFrame, source: str, query: str | None, recalled_col: str | None,
+                       truth_rel: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Known pairs of ``source`` involving the queried gene (or the queried pair), one row per pair:
+    each embedder's percentile, which models and which baselines recall it."""
+    p = pairs[pairs["source"] == source]
+    genes = [g.upper() for g in parse_query(query)]
+    e1 = p["entity1"].str.upper()
+    e2 = p["entity2"].str.upper()
+    if len(genes) == 1:
+        p = p[(e1 == genes[0]) | (e2 == genes[0])]
+    elif len(genes) == 2:
+        p = p[((e1 == genes[0]) & (e2 == genes[1])) | ((e1 == genes[1]) & (e2 == genes[0]))]
+    if p.empty:
+        return pd.DataFrame(columns=["entity1", "entity2"])
+    wide = p.pivot_table(index=["entity1", "entity2"], columns="embedder", values="percentile").round(1)
+    order = sorted(wide.columns, key=lambda n: (embedder_kind(n) != "model", n))
+    wide = wide[order].add_suffix(" pct")
+    out = wide.reset_index()
+    if recalled_col and recalled_col in p.columns:
+        hits = p[p[recalled_col].astype(bool)]
+        by = hits.groupby(["entity1", "entity2"])["embedder"].apply(list)
+        models = by.apply(lambda es: ", ".join(sorted(e for e in es if embedder_kind(e) == "model")))
+        bases = by.apply(lambda es: ", ".join(sorted(e for e in es if embedder_kind(e) == "baseline")))
+        key = list(zip(out["entity1"], out["entity2"]))
+        out["recalled by models"] = [models.get(k, "") for k in key]
+        out["baselines that also recall it"] = [bases.get(k, "") for k in key]
+    if truth_rel is not None and {"entity1", "entity2", "mechanism"} <= set(truth_rel.columns):
+        t = truth_rel.drop_duplicates(["entity1", "entity2"]).set_index(["entity1", "entity2"])["mechanism"]
+        out.insert(2, "planted mechanism", [t.get((a, b), t.get((b, a), "")) for a, b in
+                                            zip(out["entity1"], out["entity2"])])
+    return out
+
+
+def model_only_pairs(pairs: pd.DataFrame, source: str, recalled_col: str) -> pd.DataFrame:
+    """Pairs a model recalls and no baseline does: what the model learned beyond trivial signals."""
+    p = pairs[(pairs["source"] == source) & pairs[recalled_col].astype(bool)]
+    kind = p["embedder"].map(embedder_kind)
+    models = p[kind == "model"].groupby(["entity1", "entity2"])["embedder"].apply(lambda s: ", ".join(sorted(s)))
+    base = set(map(tuple, p.loc[kind == "baseline", ["entity1", "entity2"]].to_numpy()))
+    out = models[[k not in base for k in models.index]].rename("recalled by").reset_index()
+    return out
+
+
+def example_wells(obs: pd.DataFrame, a: str, b: str, control_label: str, n: int = 3,
+                  seed: int = 0) -> dict[str, pd.DataFrame]:
+    """Up to ``n`` wells of each perturbation and ``n`` negative controls drawn from the plates those
+    wells sit on, so a difference is not a plate difference."""
+    out = {}
+    plates = set()
+    for g in (a, b):
+        w = obs[obs["perturbation"].str.upper() == g.upper()]
+        w = w.sample(min(n, len(w)), random_state=seed) if len(w) else w
+        out[g] = w
+        plates |= set(w["plate"])
+    ctrl = obs[obs["is_control"] & obs["plate"].isin(plates)]
+    out[control_label] = ctrl.sample(min(n, len(ctrl)), random_state=seed) if len(ctrl) else ctrl
+    return out
+
+
+def confounder_comparison(conf: pd.DataFrame, obs: pd.DataFrame, groups: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Mean confounder values of every well of each perturbation (controls: same plates)."""
+    num = [c for c in conf.columns if c != "well_id" and pd.api.types.is_numeric_dtype(conf[c])
+           and c not in ("row", "col")]
+    rows = {}
+    for label, wells in groups.items():
+        if label in obs["perturbation"].values and not obs.loc[obs["perturbation"] == label, "is_control"].any():
+            ids = obs.loc[obs["perturbation"] == label, "well_id"]
+        else:
+            ids = wells["well_id"]
+            plates = set(wells["plate"])
+            ids = obs.loc[obs["is_control"] & obs["plate"].isin(plates), "well_id"] if plates else ids
+        sub = conf[conf["well_id"].isin(set(ids))]
+        rows[f"{label} (n={len(sub)})"] = sub[num].astype(float).mean()
+    return pd.DataFrame(rows)
+
+
+def null_similarities(profiles: pd.DataFrame, control_label: str | None = None, n_sample: int = 20000,
+                      seed: int = 0) -> np.ndarray:
+    """Cosine similarities of random perturbation pairs (all pairs when there are few): the null a
+    known pair's similarity is placed on."""
+    p = profiles if control_label is None else profiles[profiles["perturbation"] != control_label]
+    v = p[feature_columns(p)].to_numpy(np.float64)
+    v = v / (np.linalg.norm(v, axis=1, keepdims=True) + 1e-12)
+    n = len(v)
+    if n < 2:
+        return np.array([])
+    if n * (n - 1) // 2 <= n_sample:
+        iu = np.triu_indices(n, 1)
+        return np.einsum("ij,ij->i", v[iu[0]], v[iu[1]])
+    rng = np.random.default_rng(seed)
+    i = rng.integers(0, n, n_sample)
+    j = rng.integers(0, n, n_sample)
+    keep = i != j
+    return np.einsum("ij,ij->i", v[i[keep]], v[j[keep]])
+
+
+def pair_similarity(profiles: pd.DataFrame, a: str, b: str) -> float | None:
+    idx = {str(g).upper(): k for k, g in enumerate(profiles["perturbation"])}
+    if a.upper() not in idx or b.upper() not in idx:
+        return None
+    cols = feature_columns(profiles)
+    x = profiles[cols].to_numpy(np.float64)
+    va, vb = x[idx[a.upper()]], x[idx[b.upper()]]
+    return float(va @ vb / (np.linalg.norm(va) * np.linalg.norm(vb) + 1e-12))
+
+
+def percentile_in(null: np.ndarray, value: float) -> float:
+    if len(null) == 0:
+        return float("nan")
+    return float(100.0 * np.searchsorted(np.sort(null), value) / len(null))

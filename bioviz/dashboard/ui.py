@@ -1,0 +1,323 @@
+"""The Streamlit side shared by every page: dataset choice, cached loaders, URL state, downloads.
+
+Everything heavy is cached with ``st.cache_resource`` keyed on the files' size and mtime (no copy
+on a hit: a 222k-row table comes back in microseconds), so a page switch or a recolour recomputes
+nothing that has not changed on disk. Cached objects are shared: callers never mutate them.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from ..errors import BiovizError
+from . import datasets as ds
+from . import urlstate
+from .umap_cache import perturbation_profiles, umap_layout
+
+OTHER_PATH = "other folder..."
+
+
+# -- URL <-> session state ---------------------------------------------------------------------
+def url_get(key: str) -> str | None:
+    """The query parameter for ``key``, falling back to what this session chose on another page
+    (Streamlit drops query parameters on a page switch; the session remembers them)."""
+    name = urlstate.KEYS.get(key, key)
+    if name in st.query_params:
+        return st.query_params[name]
+    return st.session_state.get(f"_url_{key}")
+
+
+def url_set(**values) -> None:
+    for key, value in values.items():
+        name = urlstate.KEYS.get(key, key)
+        text = urlstate.encode(value)
+        st.session_state[f"_url_{key}"] = text
+        if text:
+            if st.query_params.get(name) != text:
+                st.query_params[name] = text
+        elif name in st.query_params:
+            del st.query_params[name]
+
+
+def widget_default(key: str, options, default=None):
+    """Index-free default for a selectbox: the URL's value when it is a valid option."""
+    return urlstate.decode_choice(url_get(key), options, default)
+
+
+# -- dataset -----------------------------------------------------------------------------------
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _load_screen(path: str, key: tuple):
+    from ..screen import read_screen
+
+    # Image files are checked when shown: stat-ing a million files would cost a minute on a
+    # 222k-well screen, and a missing image is reported where it is needed.
+    return read_screen(path, check_images=False)
+
+
+def load_screen(path: Path):
+    p = Path(path)
+    return _load_screen(str(p), ds.files_fingerprint(p / "dataset.json", p / "metadata.csv",
+                                                     p / "metadata.parquet"))
+
+
+def sidebar_dataset():
+    """The dataset picker. Returns the Screen, or None after showing why it could not be loaded."""
+    names = ds.list_datasets()
+    current = url_get("dataset")
+    if current is None and names:
+        current = names[0]
+    options = names + [OTHER_PATH]
+    is_named = current in names
+    choice = st.sidebar.selectbox("Dataset", options, index=options.index(current) if is_named else len(options) - 1,
+                                  help="A folder under data/ or any dataset folder (see docs/dataset-format.md)",
+                                  key="dataset_choice")
+    if choice == OTHER_PATH:
+        value = st.sidebar.text_input("Dataset folder", value="" if is_named else (current or ""),
+                                      placeholder="/path/to/dataset", key="dataset_path").strip()
+    else:
+        value = choice
+    if not value:
+        st.info("Choose a dataset in the sidebar, or type the path of a dataset folder. "
+                "`make run` builds the demo screen under data/demo.")
+        return None
+    try:
+        root = ds.resolve_dataset(value)
+        screen = load_screen(root)
+    except BiovizError as exc:
+        url_set(dataset=value)
+        st.error(f"Could not open dataset {value!r}: {exc}")
+        return None
+    url_set(dataset=ds.dataset_label(screen.root))
+    st.sidebar.caption(f"{screen.n_sites:,} wells · {screen.obs['plate'].nunique()} plates · "
+                       f"{len(screen.channels)} channels")
+    return screen
+
+
+def figure_format() -> str:
+    return st.sidebar.radio("Figure download format", ["png", "svg"], horizontal=True, key="fig_format",
+                            help="The camera icon above each figure saves it in this format")
+
+
+def plot(fig, name: str, **kwargs):
+    from ..plots import figure_config
+
+    return st.plotly_chart(fig, config=figure_config(st.session_state.get("fig_format", "png"), name), **kwargs)
+
+
+def download_csv(df: pd.DataFrame, name: str, key: str | None = None, label: str = "Download CSV") -> None:
+    st.download_button(label, df.to_csv(index=False).encode(), file_name=f"{name}.csv", mime="text/csv",
+                       key=key or f"dl_{name}")
+
+
+def table(df: pd.DataFrame, name: str, **kwargs):
+    out = st.dataframe(df, hide_index=True, **kwargs)
+    download_csv(df, name)
+    return out
+
+
+# -- cached tables -----------------------------------------------------------------------------
+def _fp(path: Path) -> tuple:
+    return ds.files_fingerprint(path)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _recall(path: str, key: tuple):
+    return ds.normalize_recall(pd.read_csv(path, keep_default_na=False, na_values=[""]))
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _probes(path: str, key: tuple):
+    return ds.normalize_probes(pd.read_csv(path))
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _cka(path: str, key: tuple):
+    return ds.normalize_cka(pd.read_csv(path))
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _csv(path: str, key: tuple):
+    return pd.read_csv(path)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _pairs(path: str, key: tuple):
+    return ds.normalize_pairs(pd.read_parquet(path))
+
+
+def _result(screen, fname: str, reader):
+    path = screen.results_dir / fname
+    if not path.is_file():
+        return None
+    try:
+        return reader(str(path), _fp(path))
+    except Exception as exc:  # a half-written or foreign table: say which file, keep the page up
+        st.warning(f"results/{fname} could not be read: {exc}")
+        return None
+
+
+def recall(screen):
+    return _result(screen, "recall.csv", _recall)
+
+
+def probes(screen):
+    return _result(screen, "probes.csv", _probes)
+
+
+def cka(screen):
+    return _result(screen, "cka.csv", _cka)
+
+
+def activity(screen):
+    return _result(screen, "activity.csv", _csv)
+
+
+def pairs(screen):
+    return _result(screen, "pairs.parquet", _pairs)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _confounders(root: str, key: tuple):
+    return ds.read_confounders(Path(root))
+
+
+def confounders(screen):
+    p = screen.embeddings_dir / "confounders.parquet"
+    return _confounders(str(screen.root), _fp(p))
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _well_frame(root: str, key: tuple, _screen):
+    """Metadata + confounders + planted mechanism, one row per well: what maps are coloured by."""
+    obs = _screen.obs
+    frame = obs[[c for c in obs.columns if not c.startswith("image_")]].copy()
+    conf = ds.read_confounders(Path(root))
+    if conf is not None:
+        extra = [c for c in conf.columns if c not in frame.columns or c == "well_id"]
+        frame = frame.merge(conf[extra], on="well_id", how="left")
+    truth = _screen.truth
+    if truth is not None and "mechanism" in truth.genes.columns:
+        mech = dict(zip(truth.genes["gene"].astype(str), truth.genes["mechanism"].astype(str)))
+        comp = dict(zip(truth.genes["gene"].astype(str), truth.genes.get("complex", pd.Series(dtype=str)).astype(str)))
+        frame["planted mechanism"] = frame["perturbation"].map(mech).fillna("control")
+        frame["complex"] = frame["perturbation"].map(comp).fillna("")
+    return frame
+
+
+def well_frame(screen) -> pd.DataFrame:
+    key = (screen.fingerprint_key if hasattr(screen, "fingerprint_key") else str(screen.root),
+           _fp(screen.embeddings_dir / "confounders.parquet"), _fp(screen.root / "truth" / "genes.csv"),
+           _fp(screen.root / "metadata.csv"))
+    return _well_frame(str(screen.root), key, screen)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _pert_frame(root: str, key: tuple, _wells: pd.DataFrame):
+    w = _wells
+    num = [c for c in w.columns if pd.api.types.is_numeric_dtype(w[c]) and not pd.api.types.is_bool_dtype(w[c])
+           and c not in ("row", "col", "site")]
+    agg = w.groupby("perturbation")[num].mean()
+    agg["n_wells"] = w.groupby("perturbation").size()
+    cat = [c for c in ("perturbation_type", "moa", "target", "planted mechanism", "complex") if c in w.columns]
+    first = w.groupby("perturbation")[cat].first()
+    out = first.join(agg).reset_index()
+    return out
+
+
+def perturbation_frame(screen) -> pd.DataFrame:
+    wells = well_frame(screen)
+    return _pert_frame(str(screen.root), (id(wells),), wells)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _layout(root: str, embedder: str, level: str, n_neighbors: int, min_dist: float, key: tuple, _screen):
+    return umap_layout(Path(root), embedder, _screen.obs, _screen.control_label, level=level,
+                       n_neighbors=n_neighbors, min_dist=min_dist)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _map_frame(root, embedder, level, n_neighbors, min_dist, key, _screen, _base):
+    lay = _layout(root, embedder, level, n_neighbors, min_dist, key, _screen)
+    id_col = "well_id" if level == "well" else "perturbation"
+    pos = pd.Series(np.arange(len(_base)), index=_base[id_col].astype(str).to_numpy())
+    lay = lay[lay["id"].astype(str).isin(pos.index)]
+    rows = pos.loc[lay["id"].astype(str)].to_numpy()
+    frame = _base.iloc[rows].reset_index(drop=True).copy()
+    frame["x"] = lay["x"].to_numpy()
+    frame["y"] = lay["y"].to_numpy()
+    return frame
+
+
+def map_frame(screen, embedder: str, level: str, n_neighbors: int = 15, min_dist: float = 0.1) -> pd.DataFrame:
+    """The UMAP layout joined to the colouring table (rows in layout order)."""
+    base = well_frame(screen) if level == "well" else perturbation_frame(screen)
+    key = (_fp(ds.embedding_file(screen.root, embedder)), id(base))
+    return _map_frame(str(screen.root), embedder, level, int(n_neighbors), float(min_dist), key, screen, base)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _profiles(root: str, embedder: str, key: tuple, _screen):
+    emb = ds.read_embedding(Path(root), embedder)
+    return perturbation_profiles(emb, _screen.obs, _screen.control_label)
+
+
+def profiles(screen, embedder: str) -> pd.DataFrame:
+    return _profiles(str(screen.root), embedder, _fp(ds.embedding_file(screen.root, embedder)), screen)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _null(root: str, embedder: str, key: tuple, _screen):
+    from .pairs import null_similarities
+
+    return np.sort(null_similarities(_profiles(root, embedder, key, _screen), _screen.control_label))
+
+
+def null(screen, embedder: str) -> np.ndarray:
+    return _null(str(screen.root), embedder, _fp(ds.embedding_file(screen.root, embedder)), screen)
+
+
+@st.cache_resource(show_spinner=False, max_entries=512)
+def _site(root: str, well_id: str, key: tuple, _screen):
+    return _screen.load_site(well_id)
+
+
+def site(screen, well_id: str) -> np.ndarray:
+    return _site(str(screen.root), well_id, (screen.n_sites,), screen)
+
+
+def png_bytes(rgb: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def channel_legend(screen) -> str:
+    """Channel names in their display colours, as inline HTML."""
+    return " ".join(f"<span style='color:{screen.colors[c]};background:#222;padding:1px 6px;border-radius:3px;"
+                    f"font-weight:600'>{c}</span>" for c in screen.channels)
+
+
+def gallery(screen, wells: pd.DataFrame, channels_on=None, ncols: int = 4, caption_cols=("well_id", "perturbation"),
+            width: int = 160) -> int:
+    """False-colour composites of the given wells in a grid; a well whose images cannot be read
+    gets a one-line note instead. Returns how many were shown."""
+    from .composite import composite
+
+    shown = 0
+    cols = st.columns(ncols)
+    for k, (_, w) in enumerate(wells.iterrows()):
+        try:
+            rgb = composite(site(screen, str(w["well_id"])), screen.colors, screen.channels, channels_on)
+        except BiovizError as exc:
+            cols[k % ncols].caption(f"{w['well_id']}: {exc}")
+            continue
+        cap = " · ".join(str(w[c]) for c in caption_cols if c in w.index)
+        cols[k % ncols].image(rgb, caption=cap, width=width)
+        shown += 1
+    return shown

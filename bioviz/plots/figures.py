@@ -1,0 +1,294 @@
+"""Figure builders. Models are drawn in saturated colours, baselines in greys with hatching, so a
+reviewer tells them apart at a glance in every figure."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ..dashboard.datasets import embedder_kind, null_recall
+
+MODEL_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#e377c2")
+BASELINE_COLORS = ("#7f7f7f", "#a67c52", "#b5b5b5", "#5c5c5c", "#c7a27c", "#8c8c6c", "#9e9e9e", "#6b5b4b")
+CATEGORY_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf",
+                   "#bcbd22", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d",
+                   "#31a354", "#756bb1", "#636363")
+CATEGORICAL_MAX = len(CATEGORY_COLORS)  # more categories than this: the rest are drawn grey as "other"
+OTHER = "#d0d0d0"
+
+
+def figure_config(fmt: str = "png", filename: str = "bioviz") -> dict:
+    """The modebar camera button downloads the figure in ``fmt`` (png or svg), in the browser."""
+    return {"displaylogo": False, "toImageButtonOptions": {"format": fmt, "filename": filename, "scale": 2}}
+
+
+def embedder_colors(names) -> dict[str, str]:
+    names = list(dict.fromkeys(names))
+    models = [n for n in names if embedder_kind(n) == "model"]
+    bases = [n for n in names if embedder_kind(n) != "model"]
+    out = {n: MODEL_COLORS[i % len(MODEL_COLORS)] for i, n in enumerate(models)}
+    out.update({n: BASELINE_COLORS[i % len(BASELINE_COLORS)] for i, n in enumerate(bases)})
+    return out
+
+
+def _order(names) -> list[str]:
+    return sorted(dict.fromkeys(names), key=lambda n: (embedder_kind(n) != "model", n))
+
+
+def _legend_name(n: str) -> str:
+    return f"{n} (baseline)" if embedder_kind(n) != "model" else n
+
+
+# -- embeddings --------------------------------------------------------------------------------------
+def embedding_scatter(df: pd.DataFrame, color: str | None, *, categorical: bool | None = None,
+                      hover_cols=(), highlight=None, max_hover: int = 20000, title: str = "",
+                      point_size: float | None = None, height: int = 520) -> tuple[go.Figure, list[np.ndarray]]:
+    """WebGL scatter of ``df.x, df.y`` coloured by ``df[color]``.
+
+    Returns the figure and, per trace, the row positions of its points (for selection_to_rows).
+    Beyond ``max_hover`` points the coloured traces carry no hover text (a 222k-point hover payload
+    is megabytes of JSON); a transparent layer over a random ``max_hover`` sample carries it.
+    ``highlight``: row positions drawn on top with a black outline (the linked selection).
+    """
+    n = len(df)
+    x = df["x"].to_numpy(np.float32)
+    y = df["y"].to_numpy(np.float32)
+    size = point_size or (7 if n < 2000 else 4 if n < 30000 else 2)
+    big = n > max_hover
+    hover_cols = [c for c in hover_cols if c in df.columns]
+    fig = go.Figure()
+    curves: list[np.ndarray] = []
+
+    def hover_args(rows):
+        if big or not hover_cols:
+            return dict(hoverinfo="skip") if big else {}
+        cd = np.column_stack([df[c].iloc[rows].map(_fmt).to_numpy(dtype=object) for c in hover_cols])
+        tmpl = "<br>".join(f"<b>{c}</b>: %{{customdata[{i}]}}" for i, c in enumerate(hover_cols))
+        return dict(customdata=cd, hovertemplate=tmpl + "<extra></extra>")
+
+    values = df[color] if color and color in df.columns else None
+    if values is not None and categorical is None:
+        categorical = not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values) \
+            or values.nunique() <= 12
+    if values is None:
+        rows = np.arange(n)
+        fig.add_trace(go.Scattergl(x=x, y=y, mode="markers", marker=dict(size=size, color="#1f77b4"),
+                                   name="wells", showlegend=False, **hover_args(rows)))
+        curves.append(rows)
+    elif categorical:
+        labels = values.astype(str).fillna("NA").to_numpy()
+        counts = pd.Series(labels).value_counts()
+        top = list(counts.index[:CATEGORICAL_MAX])
+        rest = ~np.isin(labels, top)
+        if rest.any():
+            rows = np.flatnonzero(rest)
+            fig.add_trace(go.Scattergl(x=x[rows], y=y[rows], mode="markers", name=f"other ({len(counts) - len(top)})",
+                                       marker=dict(size=size, color=OTHER), **hover_args(rows)))
+            curves.append(rows)
+        for i, lab in enumerate(sorted(top, key=_natural)):
+            rows = np.flatnonzero(labels == lab)
+            fig.add_trace(go.Scattergl(x=x[rows], y=y[rows], mode="markers", name=str(lab),
+                                       marker=dict(size=size, color=CATEGORY_COLORS[i % len(CATEGORY_COLORS)]),
+                                       **hover_args(rows)))
+            curves.append(rows)
+    else:
+        v = pd.to_numeric(values, errors="coerce").to_numpy(np.float32)
+        rows = np.arange(n)
+        lo, hi = np.nanpercentile(v, [1, 99]) if np.isfinite(v).any() else (0, 1)
+        fig.add_trace(go.Scattergl(x=x, y=y, mode="markers", name=color, showlegend=False,
+                                   marker=dict(size=size, color=v, colorscale="Viridis", cmin=float(lo),
+                                               cmax=float(hi) if hi > lo else float(lo) + 1,
+                                               colorbar=dict(title=dict(text=color, side="right"), thickness=12)),
+                                   **hover_args(rows)))
+        curves.append(rows)
+    if big and hover_cols:
+        rows = np.sort(np.random.default_rng(0).choice(n, max_hover, replace=False))
+        cd = np.column_stack([df[c].iloc[rows].map(_fmt).to_numpy(dtype=object) for c in hover_cols])
+        tmpl = "<br>".join(f"<b>{c}</b>: %{{customdata[{i}]}}" for i, c in enumerate(hover_cols))
+        fig.add_trace(go.Scattergl(x=x[rows], y=y[rows], mode="markers", name="hover sample",
+                                   showlegend=False, marker=dict(size=size + 2, opacity=0),
+                                   customdata=cd, hovertemplate=tmpl + "<extra></extra>"))
+        curves.append(rows)
+    if highlight is not None and len(highlight):
+        rows = np.asarray(highlight, dtype=int)
+        fig.add_trace(go.Scattergl(x=x[rows], y=y[rows], mode="markers", name=f"selected ({len(rows)})",
+                                   marker=dict(size=size + 4, color="rgba(0,0,0,0)",
+                                               line=dict(color="black", width=1.5)), hoverinfo="skip"))
+        curves.append(rows)
+    fig.update_layout(title=dict(text=title, x=0.01), height=height, margin=dict(l=10, r=10, t=40, b=10),
+                      dragmode="lasso", legend=dict(itemsizing="constant", font=dict(size=11)),
+                      xaxis=dict(title="UMAP 1", showticklabels=False, zeroline=False),
+                      yaxis=dict(title="UMAP 2", showticklabels=False, zeroline=False),
+                      plot_bgcolor="white", uirevision=title)
+    return fig, curves
+
+
+def _fmt(v):
+    if isinstance(v, (float, np.floating)):
+        return f"{v:.3g}"
+    return str(v)
+
+
+def _natural(s: str):
+    try:
+        return (0, float(s), "")
+    except ValueError:
+        return (1, 0.0, s)
+
+
+# -- recall ---------------------------------------------------------------------------------------------
+def recall_bars(recall: pd.DataFrame, threshold: str, adjustments=("",), embedders=None,
+                height: int = 420) -> go.Figure:
+    """Bars per source, one per embedder (models first, baselines hatched), 95% CI whiskers, the
+    random-null recall as a dashed line; one panel per adjustment ('' = raw)."""
+    r = recall[(recall["threshold"] == threshold) & (recall["mechanism"] == "")]
+    if embedders is not None:
+        r = r[r["embedder"].isin(embedders)]
+    adjustments = list(adjustments) or [""]
+    titles = ["raw" if a == "" else f"adjusted for {a.replace('+', ', ')}" for a in adjustments]
+    fig = make_subplots(rows=1, cols=len(adjustments), shared_yaxes=True, subplot_titles=titles,
+                        horizontal_spacing=0.04)
+    names = _order(r["embedder"])
+    colors = embedder_colors(names)
+    sources = sorted(r["source"].unique())
+    for k, adj in enumerate(adjustments, start=1):
+        ra = r[r["adjusted_for"] == adj]
+        for name in names:
+            d = ra[ra["embedder"] == name].set_index("source").reindex(sources)
+            base = embedder_kind(name) != "model"
+            fig.add_trace(go.Bar(
+                x=sources, y=d["recall"], name=_legend_name(name), legendgroup=name, showlegend=k == 1,
+                marker=dict(color=colors[name], pattern=dict(shape="/" if base else "", fgcolor="white")),
+                error_y=dict(type="data", symmetric=False, array=(d["ci_high"] - d["recall"]).to_numpy(),
+                             arrayminus=(d["recall"] - d["ci_low"]).to_numpy(), thickness=1.2, width=3),
+                hovertemplate=f"<b>{name}</b><br>%{{x}}: recall %{{y:.3f}}<extra></extra>"), row=1, col=k)
+        fig.add_hline(y=null_recall(threshold), line=dict(dash="dash", color="black", width=1),
+                      annotation_text="random null" if k == 1 else None, annotation_position="top left",
+                      row=1, col=k)
+    fig.update_layout(barmode="group", height=height, margin=dict(l=10, r=10, t=50, b=10),
+                      yaxis_title=f"recall at {threshold}", plot_bgcolor="white",
+                      legend=dict(orientation="h", y=-0.15), bargap=0.2)
+    fig.update_yaxes(gridcolor="#eee", rangemode="tozero")
+    return fig
+
+
+def mechanism_bars(recall: pd.DataFrame, threshold: str, source: str | None = None,
+                   adjusted: str = "", height: int = 380) -> go.Figure:
+    """Recall per planted mechanism: which embedder recovers which kind of biology."""
+    r = recall[(recall["threshold"] == threshold) & (recall["mechanism"] != "") & (recall["adjusted_for"] == adjusted)]
+    if source is not None:
+        r = r[r["source"] == source]
+    mechs = sorted(r["mechanism"].unique())
+    names = _order(r["embedder"])
+    colors = embedder_colors(names)
+    fig = go.Figure()
+    for name in names:
+        d = r[r["embedder"] == name].groupby("mechanism")[["recall", "ci_low", "ci_high"]].mean().reindex(mechs)
+        base = embedder_kind(name) != "model"
+        fig.add_trace(go.Bar(x=mechs, y=d["recall"], name=_legend_name(name),
+                             marker=dict(color=colors[name], pattern=dict(shape="/" if base else "", fgcolor="white")),
+                             error_y=dict(type="data", symmetric=False, array=(d["ci_high"] - d["recall"]).to_numpy(),
+                                          arrayminus=(d["recall"] - d["ci_low"]).to_numpy(), thickness=1.2, width=3)))
+    fig.add_hline(y=null_recall(threshold), line=dict(dash="dash", color="black", width=1),
+                  annotation_text="random null", annotation_position="top left")
+    fig.update_layout(barmode="group", height=height, xaxis_title="planted mechanism",
+                      yaxis_title=f"recall at {threshold}", margin=dict(l=10, r=10, t=30, b=10),
+                      plot_bgcolor="white", legend=dict(orientation="h", y=-0.2))
+    fig.update_yaxes(gridcolor="#eee", rangemode="tozero")
+    return fig
+
+
+def activity_bars(activity: pd.DataFrame, height: int = 320) -> go.Figure:
+    """Any numeric column of activity.csv per embedder (fraction active, mAP, ...)."""
+    num = [c for c in activity.columns if c != "embedder" and pd.api.types.is_numeric_dtype(activity[c])]
+    names = _order(activity["embedder"])
+    colors = embedder_colors(names)
+    fig = make_subplots(rows=1, cols=max(1, len(num)), subplot_titles=num)
+    for k, col in enumerate(num, start=1):
+        d = activity.groupby("embedder")[col].mean().reindex(names)
+        fig.add_trace(go.Bar(x=names, y=d.to_numpy(), marker_color=[colors[n] for n in names], showlegend=False,
+                             marker_pattern_shape=["/" if embedder_kind(n) != "model" else "" for n in names]),
+                      row=1, col=k)
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), plot_bgcolor="white")
+    return fig
+
+
+# -- confounders ----------------------------------------------------------------------------------------
+def heatmap(matrix: pd.DataFrame, title: str = "", zmin=None, zmax=None, colorscale="Blues",
+            fmt: str = ".2f", height: int | None = None, colorbar_title: str = "") -> go.Figure:
+    z = matrix.to_numpy(dtype=float)
+    text = np.vectorize(lambda v: "" if np.isnan(v) else format(v, fmt))(z) if z.size else z
+    fig = go.Figure(go.Heatmap(z=z, x=[str(c) for c in matrix.columns], y=[str(i) for i in matrix.index],
+                               zmin=zmin, zmax=zmax, colorscale=colorscale, text=text, texttemplate="%{text}",
+                               colorbar=dict(title=dict(text=colorbar_title)), hoverongaps=False,
+                               hovertemplate="%{y} / %{x}: %{z:.3f}<extra></extra>"))
+    fig.update_layout(title=dict(text=title, x=0.01), height=height or max(280, 60 + 38 * len(matrix)),
+                      margin=dict(l=10, r=10, t=40 if title else 10, b=10), yaxis=dict(autorange="reversed"))
+    return fig
+
+
+def leakage_bars(leak: pd.DataFrame, height: int = 320) -> go.Figure:
+    """Plate prediction accuracy per embedder against the chance level: the embedding knows the plate."""
+    names = _order(leak["embedder"])
+    colors = embedder_colors(names)
+    d = leak.set_index("embedder").reindex(names)
+    fig = go.Figure(go.Bar(x=names, y=d["accuracy"], marker_color=[colors[n] for n in names],
+                           marker_pattern_shape=["/" if embedder_kind(n) != "model" else "" for n in names],
+                           name="plate accuracy", hovertemplate="%{x}: %{y:.3f}<extra></extra>"))
+    if "chance" in d and d["chance"].notna().any():
+        fig.add_trace(go.Scatter(x=names, y=d["chance"], mode="lines+markers", name="chance",
+                                 line=dict(dash="dash", color="black")))
+    fig.update_layout(height=height, yaxis_title="plate predicted from embedding (accuracy)",
+                      yaxis_range=[0, 1.05], margin=dict(l=10, r=10, t=20, b=10), plot_bgcolor="white",
+                      legend=dict(orientation="h", y=1.1))
+    return fig
+
+
+def null_distributions(items: list[dict], height_per: int = 140) -> go.Figure:
+    """One small histogram per embedder: the null similarities and the pair's value as a red line.
+    ``items``: dicts with embedder, null (array), value (float or None), percentile."""
+    n = max(1, len(items))
+    titles = [f"{it['embedder']}: cosine {it['value']:.3f}, percentile {it['percentile']:.1f}"
+              if it.get("value") is not None else f"{it['embedder']}: pair not in this map" for it in items]
+    fig = make_subplots(rows=n, cols=1, subplot_titles=titles, vertical_spacing=min(0.5 / n, 0.12))
+    for k, it in enumerate(items, start=1):
+        base = embedder_kind(it["embedder"]) != "model"
+        fig.add_trace(go.Histogram(x=it["null"], nbinsx=60, showlegend=False,
+                                   marker_color="#b5b5b5" if base else "#9ecae1",
+                                   hovertemplate="cosine %{x}<br>%{y} pairs<extra></extra>"), row=k, col=1)
+        if it.get("value") is not None:
+            fig.add_vline(x=it["value"], line=dict(color="#d62728", width=2.5), row=k, col=1)
+    fig.update_layout(height=60 + height_per * n, margin=dict(l=10, r=10, t=40, b=10), bargap=0.02,
+                      plot_bgcolor="white")
+    fig.update_annotations(font_size=12)
+    fig.update_xaxes(range=[-1, 1])
+    return fig
+
+
+# -- the screen ---------------------------------------------------------------------------------------
+def plate_map(obs: pd.DataFrame, color: str = "perturbation_type", max_plates: int = 6) -> go.Figure:
+    """Wells on each plate (rows A.. down, columns 1.. across), coloured by ``color``."""
+    plates = sorted(obs["plate"].unique())[:max_plates]
+    d = obs[obs["plate"].isin(plates)].drop_duplicates(["plate", "well"])
+    ncols = min(3, len(plates))
+    nrows = -(-len(plates) // ncols)
+    fig = make_subplots(rows=nrows, cols=ncols, subplot_titles=[f"plate {p}" for p in plates],
+                        horizontal_spacing=0.04, vertical_spacing=0.12)
+    cats = sorted(d[color].astype(str).unique())
+    palette = {"control": "#7f7f7f", "gene": "#1f77b4", "compound": "#ff7f0e"}
+    for ci, cat in enumerate(cats):
+        for k, p in enumerate(plates):
+            s = d[(d["plate"] == p) & (d[color].astype(str) == cat)]
+            fig.add_trace(go.Scatter(
+                x=s["col"], y=s["row"], mode="markers", name=cat, legendgroup=cat, showlegend=k == 0,
+                marker=dict(size=9, symbol="square", color=palette.get(cat, CATEGORY_COLORS[ci % len(CATEGORY_COLORS)])),
+                customdata=np.c_[s["well"], s["perturbation"]],
+                hovertemplate="%{customdata[0]}: %{customdata[1]}<extra></extra>"), row=k // ncols + 1, col=k % ncols + 1)
+    nrow = int(d["row"].max()) + 1 if len(d) else 1
+    fig.update_yaxes(autorange="reversed", tickvals=list(range(nrow)), ticktext=[chr(65 + i) for i in range(nrow)],
+                     showgrid=False)
+    fig.update_xaxes(showgrid=False, dtick=2)
+    fig.update_layout(height=220 * nrows + 60, margin=dict(l=10, r=10, t=40, b=10), plot_bgcolor="#fafafa",
+                      legend=dict(orientation="h", y=1.12))
+    return fig

@@ -1,0 +1,63 @@
+"""Recall of known relationships: models beside baselines, raw and adjusted, by planted mechanism."""
+import streamlit as st
+
+from bioviz.dashboard import datasets as ds
+from bioviz.dashboard import ui
+from bioviz.plots import activity_bars, mechanism_bars, recall_bars
+
+st.title("Recall of known relationships")
+screen = st.session_state.get("screen")
+if screen is None:
+    st.stop()
+rec = ui.recall(screen)
+if rec is None:
+    st.warning("No recall results for this dataset yet: run `bioviz benchmark --dataset ...` or use "
+               "*Compute* on Home.")
+    st.stop()
+
+ths = list(dict.fromkeys(rec["threshold"]))
+adj_all = [a for a in dict.fromkeys(rec["adjusted_for"]) if a]
+names = sorted(rec["embedder"].unique(), key=lambda n: (ds.embedder_kind(n) != "model", n))
+c = st.columns([1, 2, 2])
+th = c[0].selectbox("Threshold pair", ths, index=ths.index(ui.widget_default("threshold", ths)), key="rec_threshold",
+                    help="a pair is recalled when its similarity is below the lower or above the upper "
+                         "percentile of all pairs")
+url_adj = ui.url_get("adjust")
+default_adj = [a for a in (url_adj.split(",") if url_adj else []) if a in adj_all] or \
+    [a for a in adj_all if "cell_count" in a or "density" in a][:1] or adj_all[:1]
+adjust = c[1].multiselect("Beside raw recall, adjusted for", adj_all, default=default_adj, key="rec_adjust",
+                          help="recall after regressing these confounders out of the embedding")
+chosen = c[2].multiselect("Embedders", names, default=names, key="rec_embedders")
+ui.url_set(threshold=th, adjust=adjust)
+if not chosen:
+    st.info("Pick at least one embedder.")
+    st.stop()
+
+ui.plot(recall_bars(rec, th, [""] + adjust, embedders=chosen), f"recall_{th.replace('/', '-')}", key="recall_bars")
+st.caption("Solid bars: models; hatched grey/brown bars: baselines. Whiskers: 95% bootstrap CI. Dashed line: "
+           "the recall a map without information reaches by chance.")
+shown = rec[(rec["threshold"] == th) & rec["embedder"].isin(chosen) & (rec["mechanism"] == "")
+            & rec["adjusted_for"].isin([""] + adjust)]
+with st.expander("Table"):
+    ui.table(shown.drop(columns=["mechanism"]), f"recall_{screen.name}", key="recall_table")
+
+mech = rec[(rec["mechanism"] != "") & (rec["threshold"] == th) & rec["embedder"].isin(chosen)]
+if len(mech):
+    st.subheader("Recall by planted mechanism")
+    m1, m2 = st.columns(2)
+    srcs = sorted(mech["source"].unique())
+    src = m1.selectbox("Source", srcs, key="rec_mech_source")
+    madj = [a for a in [""] + adjust if a in set(mech["adjusted_for"])]
+    madj_choice = m2.selectbox("Adjustment", madj, format_func=lambda a: "raw" if a == "" else f"adjusted for {a}",
+                               key="rec_mech_adjust")
+    ui.plot(mechanism_bars(mech, th, src, madj_choice), "recall_by_mechanism", key="mech_bars")
+    st.caption("The simulated screen plants each complex's effect through one mechanism: a baseline that "
+               "recalls only the density complexes scores through cell count, not biology.")
+    ui.table(mech[(mech["source"] == src) & (mech["adjusted_for"] == madj_choice)], "recall_by_mechanism",
+             key="mech_table")
+
+act = ui.activity(screen)
+if act is not None and "embedder" in act.columns:
+    st.subheader("Activity, mAP and MOA")
+    ui.plot(activity_bars(act[act["embedder"].isin(chosen)]), "activity", key="activity_bars")
+    ui.table(act, "activity", key="activity_table")

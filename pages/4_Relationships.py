@@ -1,0 +1,140 @@
+"""Relationships drill-down: a gene's known pairs, who recalls them, and the images behind a pair."""
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from bioviz.dashboard import datasets as ds
+from bioviz.dashboard import ui, urlstate
+from bioviz.dashboard.composite import composite, grey
+from bioviz.dashboard.pairs import (confounder_comparison, example_wells, model_only_pairs, pair_similarity,
+                                    parse_query, percentile_in, relationship_table)
+from bioviz.errors import BiovizError
+from bioviz.plots import null_distributions
+
+st.title("Relationships")
+screen = st.session_state.get("screen")
+if screen is None:
+    st.stop()
+pairs = ui.pairs(screen)
+if pairs is None or pairs.empty:
+    st.warning("No per-pair results (results/pairs.parquet) for this dataset yet: run "
+               "`bioviz benchmark --dataset ...`.")
+    st.stop()
+
+sources = sorted(pairs["source"].unique())
+recalled_cols = ds.recalled_columns(pairs)
+c = st.columns([1, 1, 2])
+source = c[0].selectbox("Source", sources, index=sources.index(ui.widget_default("source", sources)), key="rel_source")
+rcol = None
+if recalled_cols:
+    rcol = c[1].selectbox("Recalled at", recalled_cols, format_func=lambda s: s.replace("recalled_", "").replace("_", "/"),
+                          key="rel_recalled")
+gene = c[2].text_input("Gene or pair", value=ui.url_get("gene") or "", placeholder="e.g. TP53, or TP53 MDM2",
+                       key="rel_gene").strip()
+truth_rel = screen.truth.relationships if screen.truth is not None else None
+ui.url_set(source=source, gene=gene)
+
+if gene:
+    tbl = relationship_table(pairs, source, gene, rcol, truth_rel)
+    if tbl.empty:
+        known = set(pairs.loc[pairs["source"] == source, "entity1"]) | set(pairs.loc[pairs["source"] == source, "entity2"])
+        q = parse_query(gene)
+        missing = [g for g in q if g.upper() not in {k.upper() for k in known}]
+        if missing:
+            st.info(f"{', '.join(missing)} has no known relationship in {source} among this screen's perturbations.")
+        else:
+            st.info(f"{' and '.join(q)} are not a known pair in {source}.")
+    title = f"Known pairs of {gene} in {source}"
+else:
+    tbl = model_only_pairs(pairs, source, rcol) if rcol else pd.DataFrame()
+    title = f"Pairs a model recalls and no baseline does ({source})"
+    if not tbl.empty:
+        full = relationship_table(pairs, source, None, rcol, truth_rel)
+        tbl = full.merge(tbl[["entity1", "entity2"]], on=["entity1", "entity2"])
+    else:
+        tbl = relationship_table(pairs, source, None, rcol, truth_rel)
+        title = f"Known pairs in {source}"
+
+if not tbl.empty:
+    st.subheader(title)
+    st.caption("Percentile of each pair's cosine among all perturbation pairs, per embedder; click a row to open it.")
+    ev = st.dataframe(tbl, hide_index=True, on_select="rerun", selection_mode="single-row", key="rel_table")
+    ui.download_csv(tbl, f"relationships_{source}")
+    picked = ev.selection.rows if ev is not None else []
+    if picked:
+        r = tbl.iloc[picked[0]]
+        new = f"{r['entity1']},{r['entity2']}"
+        if new != ui.url_get("pair"):
+            ui.url_set(pair=new)
+
+pair = urlstate.decode_pair(ui.url_get("pair"))
+st.divider()
+pc = st.columns([2, 1])
+typed = pc[0].text_input("Pair", value=",".join(pair) if pair else "", placeholder="GENE1,GENE2", key="rel_pair_text")
+if typed.strip() and urlstate.decode_pair(typed) != pair:
+    pair = urlstate.decode_pair(typed)
+    ui.url_set(pair=",".join(pair) if pair else "")
+if not pair:
+    st.info("Choose a pair: click a row of the table, or type two perturbations.")
+    st.stop()
+a, b = pair
+perts = set(screen.obs["perturbation"].str.upper())
+absent = [g for g in (a, b) if g.upper() not in perts]
+if absent:
+    st.warning(f"{', '.join(absent)} is not a perturbation of this screen, so the pair cannot be shown.")
+    st.stop()
+st.header(f"{a} – {b}")
+
+groups = example_wells(screen.obs, a, b, screen.control_label, n=3)
+st.subheader("Example wells")
+on = pc[1].multiselect("Channels", screen.channels, default=screen.channels, key="rel_channels")
+st.markdown("Composite colours: " + ui.channel_legend(screen), unsafe_allow_html=True)
+per_channel = st.toggle("Show each channel in grey", value=False, key="rel_per_channel")
+for label, wells in groups.items():
+    st.markdown(f"**{label}** ({len(wells)} wells shown" + (", same plates" if label == screen.control_label else "")
+                + ")")
+    if wells.empty:
+        st.caption("no wells")
+        continue
+    cols = st.columns(max(len(wells), 1) * (1 + (len(on) if per_channel else 0)))
+    k = 0
+    for _, w in wells.iterrows():
+        try:
+            s = ui.site(screen, str(w["well_id"]))
+        except BiovizError as exc:
+            cols[k].caption(f"{w['well_id']}: {exc}")
+            k += 1 + (len(on) if per_channel else 0)
+            continue
+        cols[k].image(composite(s, screen.colors, screen.channels, on), caption=f"{w['well_id']} ({w['plate']})",
+                      width="stretch")
+        k += 1
+        if per_channel:
+            for ch in on:
+                cols[k].image(grey(s[screen.channels.index(ch)]), caption=ch, width="stretch")
+                k += 1
+
+conf = ui.confounders(screen)
+if conf is not None:
+    st.subheader("Confounders side by side")
+    cmp = confounder_comparison(conf, screen.obs, groups)
+    st.dataframe(cmp.style.format("{:.3g}"), key="rel_conf")
+    ui.download_csv(cmp.reset_index().rename(columns={"index": "confounder"}), f"confounders_{a}_{b}")
+
+st.subheader("The pair's similarity on each embedder's null distribution")
+items, rows = [], []
+for emb in ds.computed_embedders(screen.root):
+    try:
+        prof = ui.profiles(screen, emb)
+        nul = ui.null(screen, emb)
+    except BiovizError as exc:
+        st.caption(f"{emb}: {exc}")
+        continue
+    v = pair_similarity(prof, a, b)
+    pct = percentile_in(nul, v) if v is not None else float("nan")
+    items.append(dict(embedder=emb, null=nul, value=v, percentile=pct))
+    rows.append(dict(embedder=emb, kind=ds.embedder_kind(emb), cosine=v, percentile=pct))
+if items:
+    ui.plot(null_distributions(items), f"null_{a}_{b}", key="null_hist")
+    st.caption("Grey/blue: cosine similarity of random perturbation pairs in the embedder's aggregated map; "
+               "red line: this pair. Far out in either tail means the map relates them.")
+    ui.table(pd.DataFrame(rows), f"pair_{a}_{b}_similarity", key="pair_sim")
