@@ -203,3 +203,15 @@ def test_cli_recall(tmp_path):
     df.iloc[:10].to_csv(tmp_path / "small.csv", index=False)
     r = subprocess.run([*cmd[:5], str(tmp_path / "small.csv"), *cmd[6:]], capture_output=True, text=True)
     assert r.returncode == 2 and "at least 20" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_select_ranks_on_a_large_null_is_exact():
+    """The sampled-bracket path (nulls over 800k values) against a full sort, with heavy ties."""
+    from bioviz.bench.recall import select_ranks
+
+    rng = np.random.default_rng(9)
+    for x in (rng.normal(size=1_000_000).astype(np.float32), rng.integers(0, 9, size=900_001).astype(float)):
+        ks = sorted({int(len(x) * f) for f in (0.0, 0.05, 0.1, 0.5, 0.9, 0.95)} | {len(x) - 1})
+        ref = np.sort(x)
+        got = select_ranks(x.copy(), ks)
+        assert [got[k] for k in ks] == [ref[k] for k in ks]

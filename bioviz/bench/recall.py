@@ -20,6 +20,7 @@ float, bit for bit, including the asymmetries float32 BLAS kernels leave), but
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -180,19 +181,58 @@ def null_cuts(null: np.ndarray, thresholds) -> NullCuts:
         high_idx = kr - 1 if 1 <= kr <= n else None
         plan.append((kl, kr, low_idx, high_idx))
         kth.update(i for i in (low_idx, high_idx) if i is not None)
-    if kth:
-        null.partition(sorted(kth))
+    value = select_ranks(null, sorted(kth))
     cuts = []
     for kl, kr, low_idx, high_idx in plan:
         cuts.append(
             (
-                null[low_idx] if low_idx is not None else None,
-                null[high_idx] if high_idx is not None else None,
+                value[low_idx] if low_idx is not None else None,
+                value[high_idx] if high_idx is not None else None,
                 kl >= n,  # every q has right rank <= 1 <= l
                 kr <= 0,  # every q has left rank >= 0 >= r
             )
         )
     return NullCuts(size=n, thresholds=thresholds, cuts=cuts)
+
+
+def select_ranks(null: np.ndarray, ranks: list[int], sample_size: int = 200_000) -> dict:
+    """``{k: k-th smallest value of null}`` (0-based), exactly; may reorder ``null``.
+
+    Small nulls: ``np.partition``.  Large ones: a sorted random sample brackets each group of
+    nearby ranks; one pass counts the values below the bracket and keeps those inside it (a few
+    percent of the null), and only that remainder is partitioned.  If the sample misjudged a
+    bracket (the ranks fall outside it) the exact fallback is the full partition.
+    """
+    n = len(null)
+    if not ranks:
+        return {}
+    if n <= 4 * sample_size:
+        null.partition(ranks)
+        return {k: null[k] for k in ranks}
+    rng = np.random.default_rng(0)
+    sample = np.sort(null[rng.integers(0, n, sample_size)])
+    groups: list[list[int]] = []
+    for k in ranks:  # ranks within 20% of the null of each other share one bracket
+        if groups and k - groups[-1][0] <= 0.2 * n:
+            groups[-1].append(k)
+        else:
+            groups.append([k])
+    out = {}
+    for g in groups:
+        lo_q, hi_q = g[0] / n, g[-1] / n
+        margin = int(8 * np.sqrt(sample_size * max(lo_q * (1 - lo_q), hi_q * (1 - hi_q), 1e-4))) + 20
+        i_lo = int(np.floor(lo_q * sample_size)) - margin
+        i_hi = int(np.ceil(hi_q * sample_size)) + margin
+        a = sample[i_lo] if i_lo > 0 else -np.inf
+        b = sample[i_hi] if i_hi < sample_size else np.inf
+        below = int(np.count_nonzero(null < a))
+        inside = null[(null >= a) & (null <= b)]
+        if not (below <= g[0] and g[-1] < below + len(inside)):
+            null.partition(ranks)
+            return {k: null[k] for k in ranks}
+        inside.partition([k - below for k in g])
+        out.update({k: inside[k - below] for k in g})
+    return out
 
 
 def null_ranks(null: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -243,11 +283,28 @@ def relationship_tables(sources=None, relationships=None) -> dict[str, pd.DataFr
     return tables
 
 
-def match_pairs(rels: pd.DataFrame, index: pd.Index) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """Pairs with both genes in the map (efaar's ``isin`` filter), and their map row positions."""
-    keep = rels.entity1.isin(index) & rels.entity2.isin(index)
-    rels = rels[keep].reset_index(drop=True)
-    return rels, index.get_indexer(rels.entity1), index.get_indexer(rels.entity2)
+@lru_cache(maxsize=None)
+def _source_codes(source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return _codes(load_relationships(source))
+
+
+def _codes(rels: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(gene vocabulary, entity1 codes, entity2 codes): the table once as integers."""
+    codes, uniques = pd.factorize(pd.concat([rels.entity1, rels.entity2], ignore_index=True))
+    n = len(rels)
+    return np.asarray(uniques, dtype=object), codes[:n], codes[n:]
+
+
+def match_pairs(rels: pd.DataFrame, index: pd.Index, codes=None) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Pairs with both genes in the map (efaar's ``isin`` filter, same order), and their map rows.
+
+    The table's genes are looked up in the map once per distinct gene, not once per pair.
+    """
+    vocab, c1, c2 = codes if codes is not None else _codes(rels)
+    pos = index.get_indexer(vocab)
+    i, j = pos[c1], pos[c2]
+    keep = (i >= 0) & (j >= 0)
+    return rels[keep].reset_index(drop=True), i[keep], j[keep]
 
 
 def explain_no_match(source: str, rels: pd.DataFrame, labels) -> str:
@@ -301,12 +358,14 @@ def known_relationship_recall(
     features, labels = check_map(features, labels, what=what)
     thresholds = normalize_thresholds(thresholds)
     tables = relationship_tables(sources, relationships)
+    custom = set(relationships) if isinstance(relationships, dict) else ({"custom"} if relationships is not None else set())
     index = pd.Index(labels)
 
     matched = {}
     skipped = {}
     for name, rels in tables.items():
-        sub, i, j = match_pairs(rels, index)
+        codes = _source_codes(name) if name in SOURCES and name not in custom else None
+        sub, i, j = match_pairs(rels, index, codes)
         if len(sub) == 0:
             skipped[name] = explain_no_match(name, rels, labels)
         else:
