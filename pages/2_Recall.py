@@ -57,7 +57,26 @@ if len(mech):
              key="mech_table")
 
 act = ui.activity(screen)
-if act is not None and "embedder" in act.columns:
-    st.subheader("Activity, mAP and MOA")
-    ui.plot(activity_bars(act[act["embedder"].isin(chosen)]), "activity", key="activity_bars")
-    ui.table(act, "activity", key="activity_table")
+if act is not None and "embedder" in act.columns and len(act):
+    st.subheader("Phenotypic activity and consistency (mAP)")
+    summ = ds.summarize_activity(act)
+    summ = summ[summ["embedder"].isin(chosen)]
+    ui.plot(activity_bars(summ), "activity", key="activity_bars")
+    st.caption("Share of perturbations whose replicates are retrieved against controls (activity) or against "
+               "each other (consistency) at corrected p < 0.05, and the mean average precision.")
+    ui.table(summ, "activity_summary", key="activity_table")
+ret = ui.retrieval(screen)
+if ret is not None and len(ret):
+    st.subheader("MOA / target retrieval")
+    wide = ret.pivot_table(index="embedder", columns=["label", "metric"], values="value")
+    wide.columns = [f"{a}: {b}" for a, b in wide.columns]
+    wide = wide.reset_index()
+    ui.plot(activity_bars(wide[wide["embedder"].isin(chosen)]), "moa_retrieval", key="moa_bars")
+    ui.table(wide, "moa_retrieval", key="moa_table")
+cmp_ = ui.comparisons(screen)
+if cmp_ is not None and len(cmp_):
+    with st.expander("Each embedder against each baseline (paired bootstrap)"):
+        c2 = cmp_.copy()
+        c2["threshold"] = c2["threshold"].astype(str).str.replace(r"[-_, ]+", "/", regex=True)
+        c2 = c2[(c2["threshold"] == th) & c2["adjusted_for"].fillna("").isin([""] + adjust)]
+        ui.table(c2, "comparisons", key="cmp_table")

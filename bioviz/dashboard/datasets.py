@@ -23,7 +23,7 @@ RESULT_FILES = ("recall.csv", "pairs.parquet", "probes.csv", "cka.csv", "activit
 # when the embedder registry does not say.
 _BASELINE_PATTERNS = (
     "random", "pixel", "cell_count", "cellcount", "count", "untrained", "morpholog", "cellprofiler",
-    "plate", "layout", "intensity", "stats", "baseline",
+    "plate", "layout", "intensity", "stats", "baseline", "structure", "confounder:",
 )
 
 
@@ -114,6 +114,13 @@ def embedder_kind(name: str) -> str:
             if kind in ("model", "baseline"):
                 return kind
     except Exception:
+        pass
+    try:  # the benchmark's own list decides what it attributes to baselines
+        from ..bench.attribution import is_baseline
+
+        if is_baseline(name):
+            return "baseline"
+    except ImportError:
         pass
     low = name.lower()
     if low.startswith(("timm:", "model", "weakly", "trained", "openphenom", "dino", "mae")) and "untrained" not in low:
@@ -217,10 +224,10 @@ def normalize_recall(df: pd.DataFrame) -> pd.DataFrame:
         src = _first(df, col, *alts)
         df[col] = df[src] if src else np.nan
     adj = _first(df, "adjusted_for", "adjust", "adjustment")
-    df["adjusted_for"] = df[adj].fillna("").astype(str) if adj else ""
+    df["adjusted_for"] = df[adj].astype(object).fillna("").astype(str) if adj else ""
     df["adjusted_for"] = df["adjusted_for"].replace({"nan": "", "none": "", "None": ""})
     mech = _first(df, "mechanism", "planted_mechanism", "stratum")
-    df["mechanism"] = df[mech].fillna("").astype(str).replace({"nan": "", "all": ""}) if mech else ""
+    df["mechanism"] = df[mech].astype(object).fillna("").astype(str).replace({"nan": "", "all": ""}) if mech else ""
     if "null" not in df.columns:
         df["null"] = [null_recall(t) for t in df["threshold"]]
     df["kind"] = [embedder_kind(e) for e in df["embedder"]]
@@ -258,7 +265,11 @@ def normalize_cka(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def normalize_pairs(df: pd.DataFrame) -> pd.DataFrame:
+    """Raw (unadjusted) rows only, percentiles in percent."""
     df = df.copy()
+    if "adjusted_for" in df.columns:
+        adj = df["adjusted_for"].fillna("").astype(str).replace({"nan": "", "None": ""})
+        df = df[adj == ""].reset_index(drop=True)
     for c in ("entity1", "entity2", "embedder", "source"):
         if c in df.columns:
             df[c] = df[c].astype(str)
@@ -269,6 +280,22 @@ def normalize_pairs(df: pd.DataFrame) -> pd.DataFrame:
 
 def recalled_columns(pairs: pd.DataFrame) -> list[str]:
     return [c for c in pairs.columns if str(c).startswith("recalled")]
+
+
+def summarize_activity(activity: pd.DataFrame) -> pd.DataFrame:
+    """Per embedder: share of perturbations significantly active / consistent, and mean mAP.
+
+    Accepts the long per-perturbation table (``metric, mean_average_precision, below_corrected_p``)
+    or an already per-embedder table (returned as is)."""
+    if {"metric", "below_corrected_p"} <= set(activity.columns):
+        g = activity.groupby(["embedder", "metric"])
+        frac = g["below_corrected_p"].mean().unstack("metric").add_prefix("fraction significant: ")
+        out = frac
+        if "mean_average_precision" in activity.columns:
+            out = out.join(g["mean_average_precision"].mean().unstack("metric").add_prefix("mean mAP: "))
+        out.columns.name = None
+        return out.reset_index()
+    return activity
 
 
 def read_summary(root: Path) -> dict:

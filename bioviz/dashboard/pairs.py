@@ -126,4 +126,8 @@ def pair_similarity(profiles: pd.DataFrame, a: str, b: str) -> float | None:
 def percentile_in(null: np.ndarray, value: float) -> float:
     if len(null) == 0:
         return float("nan")
-    return float(100.0 * np.searchsorted(np.sort(null), value) / len(null))
+    # Mid-rank, as the benchmark's pair percentiles: ties count half.
+    srt = np.sort(null)
+    lt = np.searchsorted(srt, value, side="left")
+    le = np.searchsorted(srt, value, side="right")
+    return float(100.0 * (lt + le) / (2.0 * len(srt)))

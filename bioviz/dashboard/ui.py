@@ -7,6 +7,7 @@ nothing that has not changed on disk. Cached objects are shared: callers never m
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +68,7 @@ def load_screen(path: Path):
 def sidebar_dataset():
     """The dataset picker. Returns the Screen, or None after showing why it could not be loaded."""
     names = ds.list_datasets()
-    current = url_get("dataset")
+    current = url_get("dataset") or os.environ.get("BIOVIZ_DATASET")
     if current is None and names:
         current = names[0]
     options = names + [OTHER_PATH]
@@ -174,6 +175,14 @@ def cka(screen):
 
 def activity(screen):
     return _result(screen, "activity.csv", _csv)
+
+
+def retrieval(screen):
+    return _result(screen, "retrieval.csv", _csv)
+
+
+def comparisons(screen):
+    return _result(screen, "comparisons.csv", _csv)
 
 
 def pairs(screen):

@@ -1,0 +1,176 @@
+"""One self-contained HTML page with the dashboard's figures and tables, for a review meeting.
+
+plotly.js is inlined once, images are base64 PNGs and each table carries a CSV data-URI link, so the
+file opens offline and can be mailed as is.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import plots
+from ..errors import DatasetError
+from . import datasets as ds
+
+
+class _Doc:
+    def __init__(self):
+        self.parts: list[str] = []
+        self.js_done = False
+
+    def h(self, level: int, text: str):
+        self.parts.append(f"<h{level}>{html.escape(text)}</h{level}>")
+
+    def p(self, text: str, cls: str = ""):
+        self.parts.append(f"<p class='{cls}'>{html.escape(text)}</p>")
+
+    def fig(self, fig, name: str):
+        fig.update_layout(template="plotly_white")
+        self.parts.append(fig.to_html(full_html=False, include_plotlyjs=not self.js_done, div_id=f"fig-{name}",
+                                      config=plots.figure_config("png", name)))
+        self.js_done = True
+
+    def table(self, df: pd.DataFrame, name: str, floatfmt: str = "{:.3f}"):
+        csv = base64.b64encode(df.to_csv(index=False).encode()).decode()
+        body = df.to_html(index=False, border=0, classes="tbl", float_format=lambda v: floatfmt.format(v),
+                          na_rep="")
+        self.parts.append(f"<div class='tblwrap'>{body}</div><a class='dl' download='{html.escape(name)}.csv' "
+                          f"href='data:text/csv;base64,{csv}'>Download {html.escape(name)}.csv</a>")
+
+    def img(self, rgb: np.ndarray, caption: str):
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.fromarray(rgb).save(buf, format="PNG")
+        b64 = base64.b64encode(buf.getvalue()).decode()
+        self.parts.append(f"<figure><img src='data:image/png;base64,{b64}'/><figcaption>{html.escape(caption)}"
+                          f"</figcaption></figure>")
+
+
+CSS = """
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1200px;margin:2em auto;color:#222}
+h1{margin-bottom:0}.muted{color:#666}.tblwrap{overflow-x:auto}
+table.tbl{border-collapse:collapse;font-size:13px;margin:.5em 0}
+table.tbl th,table.tbl td{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right}
+table.tbl th{background:#f4f4f4}a.dl{font-size:12px}figure{display:inline-block;margin:4px}
+figure img{image-rendering:pixelated;width:200px}figcaption{font-size:11px;color:#555}
+"""
+
+
+def build_report(root, *, umap: bool = True) -> str:
+    """The HTML text of the report for the dataset folder ``root`` (results must exist)."""
+    from ..screen import read_screen
+
+    screen = read_screen(root, check_images=False)
+    rec_path = screen.results_dir / "recall.csv"
+    if not rec_path.is_file():
+        raise DatasetError(f"{rec_path} does not exist: run `bioviz benchmark --dataset {root}` first")
+    doc = _Doc()
+    s = screen.summary()
+    doc.h(1, f"bioviz report: {s['name']}")
+    doc.p(f"{s['sites']:,} wells on {s['plates']} plates; "
+          + ", ".join(f"{v} {k}" for k, v in s["perturbations_by_type"].items())
+          + f"; channels {', '.join(s['channels'])}; dataset folder {s['path']}", "muted")
+
+    rec = ds.normalize_recall(pd.read_csv(rec_path, keep_default_na=False, na_values=[""]))
+    probes_p = screen.results_dir / "probes.csv"
+    probes = ds.normalize_probes(pd.read_csv(probes_p)) if probes_p.is_file() else None
+    th = list(dict.fromkeys(rec["threshold"]))[0]
+    card = ds.scorecard(rec, probes, threshold=th)
+    doc.h(2, "Scorecard")
+    doc.p(f"Recall at the {th} thresholds (random null {ds.null_recall(th):.2f}); drop = raw minus "
+          f"adjusted recall ({card.attrs.get('adjusted') or 'no adjustment computed'}).")
+    doc.table(card, "scorecard")
+
+    doc.h(2, "Recall of known relationships")
+    adj = [a for a in dict.fromkeys(rec["adjusted_for"]) if a]
+    density = [a for a in adj if "cell_count" in a or "density" in a][:1] or adj[:1]
+    doc.fig(plots.recall_bars(rec, th, [""] + density), "recall")
+    mech = rec[rec["mechanism"] != ""]
+    if len(mech):
+        doc.h(3, "By planted mechanism")
+        src = sorted(mech["source"].unique())[0]
+        doc.fig(plots.mechanism_bars(mech, th, src), "recall_by_mechanism")
+    doc.table(rec[(rec["threshold"] == th)].drop(columns=["kind"]), "recall")
+
+    if probes is not None:
+        doc.h(2, "Confounders")
+        r2 = probes[probes["metric"].isin(["r2", "r^2"])]
+        if len(r2):
+            m = r2.pivot_table(index="embedder", columns="confounder", values="value")
+            m.columns.name = None
+            doc.fig(plots.heatmap(m, "Linear probe R² (embedder x confounder)", 0, 1, "Reds"), "probe_r2")
+        acc = probes[(probes["confounder"] == "plate") & probes["metric"].isin(["accuracy", "acc"])]
+        if len(acc):
+            leak = acc.groupby("embedder")["value"].mean().rename("accuracy").to_frame()
+            ch = probes[(probes["confounder"] == "plate") & (probes["metric"] == "chance")]
+            leak["chance"] = ch.groupby("embedder")["value"].mean() if len(ch) else 1 / screen.obs["plate"].nunique()
+            doc.fig(plots.leakage_bars(leak.reset_index()), "plate_leakage")
+        doc.table(probes, "probes")
+    cka_p = screen.results_dir / "cka.csv"
+    if cka_p.is_file():
+        m = ds.normalize_cka(pd.read_csv(cka_p))
+        doc.fig(plots.heatmap(m, "CKA between embedders", 0, 1, "Blues"), "cka")
+
+    pairs_p = screen.results_dir / "pairs.parquet"
+    if pairs_p.is_file():
+        from .pairs import model_only_pairs
+
+        pairs = ds.normalize_pairs(pd.read_parquet(pairs_p))
+        rcols = ds.recalled_columns(pairs)
+        if rcols:
+            doc.h(2, "Pairs a model recalls and no baseline does")
+            for src in sorted(pairs["source"].unique()):
+                t = model_only_pairs(pairs, src, rcols[0])
+                if len(t):
+                    doc.h(3, src)
+                    doc.table(t.head(200), f"model_only_pairs_{src}")
+
+    if umap:
+        from .umap_cache import umap_layout
+
+        embs = ds.computed_embedders(screen.root)
+        if embs:
+            doc.h(2, "Embeddings (UMAP of wells)")
+            frame = screen.obs[[c for c in screen.obs.columns if not c.startswith("image_")]]
+            conf = ds.read_confounders(screen.root)
+            if conf is not None:
+                frame = frame.merge(conf[[c for c in conf.columns if c not in frame.columns or c == "well_id"]],
+                                    on="well_id", how="left")
+            color = "cell_count" if "cell_count" in frame.columns else "plate"
+            for emb in embs[:1] + [e for e in embs if ds.embedder_kind(e) == "baseline"][:1]:
+                lay = umap_layout(screen.root, emb, screen.obs, screen.control_label, level="well")
+                f = frame.set_index("well_id").loc[lay["id"]].reset_index().assign(x=lay["x"].to_numpy(),
+                                                                                   y=lay["y"].to_numpy())
+                fig, _ = plots.embedding_scatter(f, color, hover_cols=["well_id", "perturbation", color],
+                                                 title=f"{emb} coloured by {color}", height=450)
+                doc.fig(fig, f"umap_{emb}")
+
+    if screen.channels:
+        from .composite import composite
+
+        doc.h(2, "Example wells")
+        obs = screen.obs
+        picks = pd.concat([obs[obs["is_control"]].head(2), obs[~obs["is_control"]].drop_duplicates("perturbation").head(6)])
+        for _, w in picks.iterrows():
+            try:
+                doc.img(composite(screen.load_site(w["well_id"]), screen.colors, screen.channels),
+                        f"{w['well_id']} · {w['perturbation']}")
+            except Exception as exc:  # one unreadable image must not sink the report
+                doc.p(f"{w['well_id']}: {exc}", "muted")
+    body = "\n".join(doc.parts)
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>bioviz report: {html.escape(s['name'])}</title>"
+            f"<style>{CSS}</style></head><body>{body}</body></html>")
+
+
+def write_report(root, out, **kwargs) -> Path:
+    from .. import atomic
+
+    text = build_report(root, **kwargs)
+    atomic.write_text(out, text)
+    return Path(out)
