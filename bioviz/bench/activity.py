@@ -14,9 +14,12 @@ from ..errors import BenchmarkError
 def _map(meta, feats, pos_sameby, pos_diffby, neg_sameby, neg_diffby, sameby, null_size, seed) -> pd.DataFrame:
     from copairs.map import average_precision, mean_average_precision
 
-    ap = average_precision(
-        meta, feats, pos_sameby, pos_diffby, neg_sameby, neg_diffby, progress_bar=False
-    )
+    from copairs.matching import UnpairedException
+
+    try:
+        ap = average_precision(meta, feats, pos_sameby, pos_diffby, neg_sameby, neg_diffby, progress_bar=False)
+    except UnpairedException as exc:
+        raise BenchmarkError(f"mAP: {exc} (no perturbation has two replicate wells)") from exc
     ap = ap.dropna(subset=["average_precision"])
     if ap.empty:
         return pd.DataFrame(columns=[*sameby, "mean_average_precision", "corrected_p_value", "below_corrected_p"])

@@ -28,8 +28,13 @@ def moa_map(x: np.ndarray, compounds, moa, null_size: int = 2000, seed: int = 0)
     meta = pd.DataFrame({"compound": np.asarray(compounds, dtype=str)[keep], "moa": moa[keep].astype(str)})
     if meta["moa"].nunique() < 2:
         raise BenchmarkError("MOA retrieval needs at least two MOAs among annotated wells")
-    ap = average_precision(meta, np.asarray(x, dtype=np.float64)[keep], ["moa"], ["compound"], [], ["moa"],
-                           progress_bar=False).dropna(subset=["average_precision"])
+    from copairs.matching import UnpairedException
+
+    try:
+        ap = average_precision(meta, np.asarray(x, dtype=np.float64)[keep], ["moa"], ["compound"], [], ["moa"],
+                               progress_bar=False).dropna(subset=["average_precision"])
+    except UnpairedException:
+        ap = pd.DataFrame()
     if ap.empty:
         raise BenchmarkError("no MOA is shared by two different compounds; MOA retrieval is undefined")
     return mean_average_precision(ap, ["moa"], null_size=null_size, threshold=0.05, seed=seed, progress_bar=False)

@@ -25,8 +25,23 @@ CONFOUNDER_FILE = "confounders.parquet"
 # -- inputs ----------------------------------------------------------------------------------
 
 
+def _embed_module(screen):
+    """``bioviz.embed`` for a real Screen (it checks caches against the data's fingerprint); None
+    for stand-in screens (tests, notebooks) whose parquet files are read as they are."""
+    if not hasattr(screen, "fingerprint"):
+        return None
+    try:
+        from .. import embed
+    except ImportError:
+        return None
+    return embed
+
+
 def available_embeddings(screen) -> list[str]:
-    """Embedder names with a cached parquet under ``<dataset>/embeddings/``."""
+    """Embedder names with a (valid) cached parquet under ``<dataset>/embeddings/``."""
+    embed = _embed_module(screen)
+    if embed is not None and hasattr(embed, "computed_embedders"):
+        return list(embed.computed_embedders(screen))
     d = Path(screen.embeddings_dir)
     if not d.exists():
         return []
@@ -34,12 +49,9 @@ def available_embeddings(screen) -> list[str]:
 
 
 def load_embedding(screen, name: str) -> pd.DataFrame:
-    try:  # the embedders' module owns the cache format; fall back to the file it writes
-        from ..embed import load_embedding as _load
-
-        return _load(screen, name)
-    except ImportError:
-        pass
+    embed = _embed_module(screen)
+    if embed is not None:
+        return embed.load_embedding(screen, name)
     path = Path(screen.embeddings_dir) / f"{name.replace(':', '__')}.parquet"
     if not path.exists():
         raise BenchmarkError(f"no embedding {name!r} at {path}; run `bioviz embed --embedders {name}` first")
@@ -47,18 +59,14 @@ def load_embedding(screen, name: str) -> pd.DataFrame:
 
 
 def load_confounders(screen) -> pd.DataFrame | None:
+    """The per-well confounder table, or None when none was computed (stale ones raise)."""
     path = Path(screen.embeddings_dir) / CONFOUNDER_FILE
-    try:
-        from ..embed import load_confounders as _load
-
-        return _load(screen)
-    except ImportError:
-        pass
-    except Exception:
-        if not path.exists():
-            return None
-        raise
-    return pd.read_parquet(path) if path.exists() else None
+    if not path.exists():
+        return None
+    embed = _embed_module(screen)
+    if embed is not None:
+        return embed.load_confounders(screen)
+    return pd.read_parquet(path)
 
 
 def confounder_baselines(conf: pd.DataFrame) -> dict[str, pd.DataFrame]:

@@ -1,0 +1,224 @@
+"""Probes, CKA, adjustment, attribution, activity (copairs), retrieval, and run_benchmark's files."""
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bioviz.bench.adjust import adjust_embedding, confounder_design, parse_adjust, regress_out
+from bioviz.bench.attribution import attribute
+from bioviz.bench.cka import linear_cka
+from bioviz.bench.probes import classification_accuracy, confounder_probes, ridge_r2
+from bioviz.errors import BenchmarkError
+
+LINCS = Path(__file__).resolve().parents[2] / "shared/data/real/profiles/lincs_A549_SQ00015054"
+
+
+def test_ridge_probe_finds_a_planted_confounder_and_not_noise():
+    rng = np.random.default_rng(0)
+    n = 400
+    count = rng.normal(size=n)
+    x = np.c_[rng.normal(size=(n, 10)), count + 0.1 * rng.normal(size=n)]
+    assert ridge_r2(x, count) > 0.95
+    assert ridge_r2(rng.normal(size=(n, 11)), count) < 0.05
+    plate = np.repeat(["P1", "P2", "P3", "P4"], n // 4)
+    xp = rng.normal(size=(n, 5)) + (plate == "P2")[:, None] * 3
+    acc, chance = classification_accuracy(xp, plate)
+    assert chance == 0.25 and acc > 0.45
+    acc0, _ = classification_accuracy(rng.normal(size=(n, 5)), plate)
+    assert acc0 < 0.4
+
+
+def test_confounder_probes_table():
+    rng = np.random.default_rng(1)
+    n = 200
+    conf = pd.DataFrame({"cell_count": rng.poisson(50, n).astype(float), "intensity_DNA": rng.random(n),
+                         "focus": rng.random(n), "plate": np.repeat(["A", "B"], n // 2), "batch": "b1"})
+    x = np.c_[conf.cell_count, rng.normal(size=(n, 3))]
+    t = confounder_probes(x, conf)
+    assert list(t.columns) == ["confounder", "metric", "value"]
+    v = t.set_index(["confounder", "metric"])["value"]
+    assert v["cell_count", "r2"] > 0.9 and v["intensity_DNA", "r2"] < 0.1
+    assert v["plate", "chance"] == 0.5
+    assert np.isnan(v["batch", "accuracy"])  # one batch: nothing to predict, said as NaN not 0/0
+
+
+def test_linear_cka_invariances():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(300, 20))
+    q, _ = np.linalg.qr(rng.normal(size=(20, 20)))
+    assert linear_cka(x, 3 * x @ q + 5) == pytest.approx(1.0)
+    assert linear_cka(x, rng.normal(size=(300, 20))) < 0.15
+    wide = rng.normal(size=(50, 400))  # fewer wells than features: the Gram form
+    assert linear_cka(wide, wide @ np.linalg.qr(rng.normal(size=(400, 400)))[0]) == pytest.approx(1.0)
+    assert linear_cka(x, np.ones((300, 3))) == 0.0
+
+
+def test_adjustment_removes_the_named_confounder_only():
+    rng = np.random.default_rng(3)
+    n = 300
+    conf = pd.DataFrame({"well_id": [f"w{i}" for i in range(n)], "cell_count": rng.normal(100, 10, n),
+                         "intensity_DNA": rng.random(n), "intensity_ER": rng.random(n), "focus": rng.random(n),
+                         "plate": rng.choice(["P1", "P2", "P3"], n), "batch": "b", "row": rng.integers(0, 16, n),
+                         "col": rng.integers(1, 25, n), "edge": rng.random(n) < 0.2})
+    bio = rng.normal(size=n)
+    emb = pd.DataFrame({"well_id": conf.well_id, "f0": 0.05 * conf.cell_count + bio, "f1": bio})
+    adj = adjust_embedding(emb.sample(frac=1, random_state=0), conf, "density")
+    adj = adj.set_index("well_id").loc[conf.well_id]
+    assert abs(np.corrcoef(adj.f0, conf.cell_count)[0, 1]) < 1e-8
+    assert np.corrcoef(adj.f0, bio)[0, 1] > 0.99
+    assert confounder_design(conf, ["plate", "intensity", "position"]).shape == (n, 2 + 2 + 3)
+    assert parse_adjust("density,intensity,density") == ["density", "intensity"]
+    with pytest.raises(BenchmarkError, match="unknown confounder"):
+        parse_adjust("weather")
+    np.testing.assert_allclose(regress_out(np.ones((5, 2)), np.zeros((5, 1))), np.ones((5, 2)))
+
+
+def test_attribution_labels():
+    rows = []
+    for emb, flags in {"model": [1, 1, 1, 0], "cell_count": [1, 0, 0, 1], "pixel_stats": [1, 1, 0, 0]}.items():
+        for k, f in enumerate(flags):
+            rows.append({"source": "CORUM", "entity1": f"A{k}", "entity2": f"B{k}", "embedder": emb,
+                         "adjusted_for": "", "recalled_0.05_0.95": bool(f)})
+    out = attribute(pd.DataFrame(rows), ["recalled_0.05_0.95"]).set_index(["embedder", "entity1"])
+    col = out["also_recalled_0.05_0.95"]
+    assert col["model", "A0"] == "cell_count+pixel_stats"
+    assert col["model", "A1"] == "pixel_stats"
+    assert col["model", "A2"] == "alone"
+    assert col["model", "A3"] == ""
+    assert col["cell_count", "A0"] == "pixel_stats" and col["cell_count", "A3"] == "alone"
+
+
+def _lincs():
+    if not LINCS.exists():
+        pytest.skip("../shared (real LINCS profiles) is absent in this checkout")
+    d = pd.read_csv(next(LINCS.glob("*.csv.gz")))
+    feats = d[[c for c in d.columns if not c.startswith("Metadata_")]].to_numpy(float)
+    return d, feats
+
+
+def test_activity_and_consistency_on_real_lincs_plate():
+    from bioviz.bench.activity import phenotypic_activity, replicate_consistency
+
+    d, x = _lincs()
+    ctrl = (d.Metadata_broad_sample == "DMSO").to_numpy()
+    act = phenotypic_activity(x, d.Metadata_broad_sample, ctrl, null_size=1000)
+    assert "DMSO" not in set(act.perturbation) and len(act) == d.Metadata_broad_sample.nunique() - 1
+    assert 0.2 < act.below_corrected_p.mean() <= 1.0  # drugs at 6 doses: many are active
+    # shuffled labels: no perturbation's wells stand out from DMSO any more
+    shuffled = np.random.default_rng(0).permutation(d.Metadata_broad_sample.to_numpy())
+    act0 = phenotypic_activity(x, shuffled, shuffled == "DMSO", null_size=1000)
+    assert act0.below_corrected_p.mean() < 0.1
+    cons = replicate_consistency(x, d.Metadata_broad_sample, ctrl, null_size=1000)
+    assert cons.mean_average_precision.mean() > 0.1
+
+
+def test_moa_retrieval_excludes_the_same_compound():
+    from bioviz.bench.retrieval import moa_map, nearest_neighbour_accuracy
+
+    d, x = _lincs()
+    keep = (d.Metadata_broad_sample != "DMSO").to_numpy()
+    comp, moa = d.Metadata_broad_sample[keep].to_numpy(), d.Metadata_moa[keep].to_numpy()
+    res = nearest_neighbour_accuracy(x[keep], comp, moa)
+    # brute force: nearest well (cosine) of another compound, both with an MOA
+    has = pd.notna(moa)
+    xn = x[keep][has] / np.linalg.norm(x[keep][has], axis=1, keepdims=True)
+    s = xn @ xn.T
+    c, m = comp[has], moa[has]
+    s[c[:, None] == c[None, :]] = -np.inf
+    expected = np.mean(m[np.argmax(s, axis=1)] == m)
+    assert res["accuracy"] == pytest.approx(expected) and res["n"] == has.sum()
+    assert 0 <= res["chance"] < 0.2
+    # labelling wells by their own compound makes "same compound" the only positive: all excluded
+    with pytest.raises(BenchmarkError):
+        moa_map(x[keep], comp, comp)
+    m = moa_map(x[keep], comp, moa, null_size=500)
+    assert m["mean_average_precision"].between(0, 1).all() and len(m) >= 1
+
+
+# -- run_benchmark on a small synthetic dataset (files and columns) ----------------------------
+
+
+def _fake_screen(tmp_path, n_genes=40, reps=3, n_ctrl=30, seed=0):
+    from bioviz.relationships import corum_complexes
+
+    rng = np.random.default_rng(seed)
+    comps = [c for c in corum_complexes().values() if 4 <= len(c) <= 6][:10]
+    genes = list(dict.fromkeys(g for c in comps for g in c))[:n_genes]
+    perts = np.r_[np.repeat(genes, reps), ["NTC"] * n_ctrl]
+    n = len(perts)
+    obs = pd.DataFrame({"well_id": [f"w{i}" for i in range(n)], "perturbation": perts,
+                        "batch": rng.choice(["b1", "b2"], n), "plate": rng.choice(["P1", "P2", "P3"], n)})
+    obs["is_control"] = obs.perturbation == "NTC"
+    edir = tmp_path / "embeddings"
+    edir.mkdir()
+    count = rng.normal(100, 10, n)
+    gene_vec = {g: rng.normal(size=16) for g in genes}
+    comp_vec = {}
+    for c in comps:
+        v = rng.normal(size=16)
+        for g in c:
+            comp_vec.setdefault(g, v)
+    signal = np.array([comp_vec.get(p, 0) * 1.5 + gene_vec.get(p, 0) * 0.5 if p != "NTC" else np.zeros(16)
+                       for p in perts], dtype=float)
+    for name, x in {"model": signal + rng.normal(size=(n, 16)), "random": rng.normal(size=(n, 8))}.items():
+        df = pd.DataFrame(x, columns=[f"f{i}" for i in range(x.shape[1])])
+        df.insert(0, "well_id", obs.well_id)
+        df.to_parquet(edir / f"{name}.parquet")
+    conf = pd.DataFrame({"well_id": obs.well_id, "cell_count": count, "intensity_DNA": rng.random(n),
+                         "intensity_ER": rng.random(n), "focus": rng.random(n), "plate": obs.plate,
+                         "batch": obs.batch, "row": rng.integers(0, 16, n), "col": rng.integers(1, 25, n),
+                         "edge": rng.random(n) < 0.2})
+    conf.to_parquet(edir / "confounders.parquet")
+    return SimpleNamespace(obs=obs, control_label="NTC", embeddings_dir=edir, results_dir=tmp_path / "results",
+                           name="fake", truth=None)
+
+
+def test_run_benchmark_writes_every_file(tmp_path):
+    from bioviz.bench.run import run_benchmark
+
+    screen = _fake_screen(tmp_path)
+    summary = run_benchmark(screen, adjust="density,plate", sources=["CORUM"], n_boot=200, null_size=500)
+    res = tmp_path / "results"
+    recall = pd.read_csv(res / "recall.csv", keep_default_na=False)
+    assert list(recall.columns) == ["embedder", "source", "threshold", "recall", "ci_low", "ci_high",
+                                    "adjusted_for", "mechanism", "n_pairs", "null_size"]
+    assert set(recall.embedder) == {"model", "random", "confounder:cell_count", "confounder:intensity"}
+    assert set(recall.adjusted_for) == {"", "density+plate"}
+    r = recall[(recall.threshold == "0.05_0.95") & (recall.adjusted_for == "")].set_index("embedder")
+    assert r.loc["model", "recall"] > 0.3 and r.loc["model", "recall"] > 2 * r.loc["random", "recall"]
+    assert (recall.ci_low <= recall.recall).all() and (recall.recall <= recall.ci_high).all()
+    pairs = pd.read_parquet(res / "pairs.parquet")
+    for c in ["source", "entity1", "entity2", "embedder", "cosine", "percentile", "recalled_0.05_0.95",
+              "recalled_0.1_0.9", "also_recalled_0.05_0.95"]:
+        assert c in pairs.columns
+    probes = pd.read_csv(res / "probes.csv")
+    assert list(probes.columns) == ["embedder", "confounder", "metric", "value"]
+    assert probes.query("embedder == 'confounder:cell_count' and confounder == 'cell_count'").value.iloc[0] > 0.9
+    cka = pd.read_csv(res / "cka.csv")
+    assert cka.query("embedder_a == 'model' and embedder_b == 'model'").cka.iloc[0] == pytest.approx(1.0)
+    act = pd.read_csv(res / "activity.csv")
+    a = act[act.metric == "activity"].groupby("embedder").below_corrected_p.mean()
+    assert a["model"] > 0.5 and a["random"] < 0.2
+    comp = pd.read_csv(res / "comparisons.csv", keep_default_na=False)
+    row = comp.query("embedder_a == 'model' and embedder_b == 'random' and threshold == '0.05_0.95' "
+                     "and adjusted_for == ''")
+    assert row.p_value.iloc[0] < 0.01
+    assert summary["embedders"] and (res / "summary.json").exists()
+
+
+def test_run_benchmark_bad_input(tmp_path):
+    from bioviz.bench.run import run_benchmark
+
+    screen = _fake_screen(tmp_path)
+    screen.control_label = "non-targeting"
+    with pytest.raises(BenchmarkError, match="control label"):
+        run_benchmark(screen, sources=["CORUM"])
+    screen.control_label = "NTC"
+    compounds = screen.obs.perturbation.where(screen.obs.is_control, "cmpd_" + screen.obs.perturbation)
+    renamed = SimpleNamespace(**{**vars(screen), "obs": screen.obs.assign(perturbation=compounds)})
+    with pytest.raises(BenchmarkError, match="no known relationship matched.*SIGNOR.*gene symbol"):
+        run_benchmark(renamed, sources=["SIGNOR"], embedders=["random"], with_activity=False)
