@@ -1,5 +1,6 @@
 """Embeddings: two UMAPs side by side with linked lasso selection, any colouring, a well gallery."""
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from bioviz.dashboard import datasets as ds
@@ -35,7 +36,7 @@ frame_base = ui.well_frame(screen) if level == "well" else ui.perturbation_frame
 categorical = [col for col in ("plate", "batch", "perturbation_type", "perturbation", "moa", "target",
                                "planted mechanism", "complex", "is_control", "edge") if col in frame_base.columns]
 continuous = [col for col in frame_base.columns if col not in categorical and col not in ("well_id", "well", "site")
-              and np.issubdtype(frame_base[col].dtype, np.number)]
+              and pd.api.types.is_numeric_dtype(frame_base[col]) and not pd.api.types.is_bool_dtype(frame_base[col])]
 color_options = ["planted mechanism"] if "planted mechanism" in categorical else []
 color_options += [col for col in categorical if col not in color_options] + continuous
 default_color = "planted mechanism" if "planted mechanism" in color_options else ("plate" if "plate" in color_options

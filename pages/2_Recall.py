@@ -78,5 +78,5 @@ if cmp_ is not None and len(cmp_):
     with st.expander("Each embedder against each baseline (paired bootstrap)"):
         c2 = cmp_.copy()
         c2["threshold"] = c2["threshold"].astype(str).str.replace(r"[-_, ]+", "/", regex=True)
-        c2 = c2[(c2["threshold"] == th) & c2["adjusted_for"].fillna("").isin([""] + adjust)]
+        c2 = c2[(c2["threshold"] == th) & c2["adjusted_for"].astype(object).fillna("").isin([""] + adjust)]
         ui.table(c2, "comparisons", key="cmp_table")

@@ -98,7 +98,10 @@ def registered_embedders() -> list[str]:
     except ImportError:
         return []
     try:
-        return list(list_embedders())
+        try:  # only those that run without a file of the user's (weights, snapshot, table)
+            return list(list_embedders(runnable_only=True))
+        except TypeError:
+            return list(list_embedders())
     except Exception:  # a registry that cannot list is not a reason to break the page
         return []
 

@@ -261,3 +261,24 @@ def _linear_cka(a, b, rng) -> float:
     y = y - y.mean(0)
     hsic = np.linalg.norm(x.T @ y) ** 2
     return float(hsic / (np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y) + 1e-12))
+
+
+def build_tiny_demo(out, seed: int = 1, embedders=("pixel_stats", "cell_count", "plate_layout", "random")) -> Path:
+    """The tiny simulated screen run through the real pipeline: demo -> embed -> benchmark (with
+    density adjustment), about half a minute. Used by the dashboard tests that must see the exact
+    files the other modules write."""
+    from ..bench import run_benchmark
+    from ..cli import main as cli
+    from ..screen import read_screen
+
+    out = Path(out)
+    if not (out / "dataset.json").is_file():
+        rc = cli(["demo", "--preset", "tiny", "--out", str(out), "--seed", str(seed)])
+        if rc:
+            raise RuntimeError(f"bioviz demo failed with exit code {rc}")
+    screen = read_screen(out)
+    from ..embed import embed
+
+    embed(screen, list(embedders), workers=0)
+    run_benchmark(screen, list(embedders), adjust=["density"], n_boot=200, null_size=200)
+    return out

@@ -1,0 +1,290 @@
+"""Every dashboard page under streamlit.testing.v1.AppTest: runs without exception, shows its key
+elements, and its widgets change what is shown.
+
+Most tests use the synthetic stand-in (two seconds to build, known numbers); one module-scoped run
+of the real tiny demo pipeline checks the pages read the files the other modules really write.
+"""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+PAGES = ["pages/1_Embeddings.py", "pages/2_Recall.py", "pages/3_Confounders.py", "pages/4_Relationships.py"]
+
+
+@pytest.fixture(scope="module")
+def standin(tmp_path_factory):
+    from bioviz.dashboard.standin import make_standin
+
+    return make_standin(tmp_path_factory.mktemp("app") / "standin")
+
+
+def app(dataset, page=None, **params) -> AppTest:
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=240)
+    at.query_params["dataset"] = str(dataset)
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    return at
+
+
+def no_error(at):
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def texts(at) -> str:
+    parts = [m.value for m in at.markdown] + [m.value for m in at.caption] + [i.value for i in at.info] \
+        + [w.value for w in at.warning] + [h.value for h in at.header] + [h.value for h in at.subheader]
+    return "\n".join(map(str, parts))
+
+
+def df_with(at, column) -> pd.DataFrame:
+    """The first table shown that has ``column`` (tables sit in tabs, so position is not stable)."""
+    for d in at.dataframe:
+        if column in d.value.columns:
+            return d.value
+    raise AssertionError(f"no table with column {column!r}")
+
+
+def charts(at):
+    return at.get("plotly_chart")
+
+
+def chart_json(el):
+    import json
+
+    return json.loads(el.proto.spec)
+
+
+# -- Home ------------------------------------------------------------------------------------------
+def test_home_scorecard_matches_recall_file(standin):
+    at = app(standin)
+    no_error(at)
+    assert at.title[0].value == "What has the model learned?"
+    assert [m.label for m in at.metric][:3] == ["Plates", "Wells", "Perturbations"]
+    assert at.metric[0].value == "2"
+    card = df_with(at, "recall CORUM")
+    rec = pd.read_csv(standin / "results" / "recall.csv")
+    raw = rec[(rec.lower == 5) & rec.adjusted_for.isna() & rec.mechanism.isna() & (rec.source == "CORUM")]
+    got = card.set_index("embedder")["recall CORUM"]
+    for _, r in raw.iterrows():
+        assert got[r.embedder] == pytest.approx(r.recall)
+    assert "drop adjusted for cell_count" in card.columns and "cell-count R²" in card.columns
+    assert "baseline" in set(card["kind"]) and card["kind"].iloc[0] == "model"
+    # the status table lists each embedding as computed
+    status = df_with(at, "written")
+    assert set(status["item"]) >= {"weakly_supervised", "cell_count", "recall.csv"}
+    # changing the threshold changes the numbers shown and the URL
+    at.selectbox(key="home_threshold").select("10/90").run()
+    card10 = df_with(at, "recall CORUM").set_index("embedder")["recall CORUM"]
+    raw10 = rec[(rec.lower == 10) & rec.adjusted_for.isna() & rec.mechanism.isna() & (rec.source == "CORUM")]
+    for _, r in raw10.iterrows():
+        assert card10[r.embedder] == pytest.approx(r.recall)
+    assert at.query_params["threshold"] == "10/90"
+
+
+def test_home_bad_dataset_is_a_friendly_message(tmp_path):
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "dataset.json").write_text("{not json")
+    at = app(tmp_path / "broken")
+    assert not at.exception
+    assert at.error and "not valid JSON" in at.error[0].value
+    at = app(tmp_path / "does-not-exist")
+    assert not at.exception and "neither a folder" in at.error[0].value
+    for page in PAGES:  # every page survives a dataset that does not load
+        at.switch_page(page).run()
+        assert not at.exception, page
+
+
+def test_home_missing_results_and_embeddings(standin, tmp_path):
+    import shutil
+
+    d = tmp_path / "partial"
+    shutil.copytree(standin, d, ignore=shutil.ignore_patterns("results", "random.parquet"))
+    at = app(d)
+    no_error(at)
+    assert "No benchmark results yet" in texts(at)
+    status = df_with(at, "written").set_index("item")
+    assert not status.loc["recall.csv", "computed"] if "computed" in status else "missing" in status.loc["recall.csv", "status"]
+    assert any(b.label.startswith("Compute") for b in at.button)
+    for page in PAGES:
+        at.switch_page(page).run()
+        no_error(at)
+    assert "No per-pair results" in texts(at)
+
+
+# -- Embeddings --------------------------------------------------------------------------------------
+def test_embeddings_two_maps_recolour_and_url(standin):
+    at = app(standin, PAGES[0])
+    no_error(at)
+    figs = charts(at)
+    assert len(figs) == 2
+    left = chart_json(figs[0])
+    assert left["data"][0]["type"] == "scattergl"
+    names = {t["name"] for t in left["data"]}
+    assert {"density", "morphology", "intensity"} <= names  # coloured by planted mechanism by default
+    at.selectbox(key="emb_color").select("cell_count").run()
+    no_error(at)
+    left = chart_json(charts(at)[0])
+    assert left["data"][0]["marker"]["colorbar"]["title"]["text"] == "cell_count"
+    assert at.query_params["color"] == "cell_count"
+    # the right map follows its selectbox
+    at.selectbox(key="emb_b").select("pixel_stats").run()
+    assert "pixel_stats" in chart_json(charts(at)[1])["layout"]["title"]["text"]
+    # perturbation level: one point per perturbation
+    at.radio(key="emb_level").set_value("perturbation").run()
+    no_error(at)
+    n_pert = pd.read_csv(standin / "metadata.csv")["perturbation"].nunique()
+    pts = sum(len(t["x"]) if isinstance(t["x"], list) else 0 for t in chart_json(charts(at)[0])["data"])
+    assert pts in (0, n_pert)  # typed arrays are base64 in the JSON; counted below otherwise
+    assert "Draw a lasso" in texts(at)
+
+
+def test_embeddings_url_opens_same_view(standin):
+    at = app(standin, None, a="cell_count", b="random", color="plate")
+    at.switch_page(PAGES[0]).run()
+    no_error(at)
+    assert at.selectbox(key="emb_a").value == "cell_count"
+    assert at.selectbox(key="emb_b").value == "random"
+    assert at.selectbox(key="emb_color").value == "plate"
+
+
+def test_embeddings_without_any_embedding(standin, tmp_path):
+    import shutil
+
+    d = tmp_path / "noemb"
+    shutil.copytree(standin, d, ignore=shutil.ignore_patterns("embeddings", "results"))
+    at = app(d, PAGES[0])
+    no_error(at)
+    assert "No embedding is computed" in texts(at)
+
+
+# -- Recall ------------------------------------------------------------------------------------------
+def test_recall_bars_follow_widgets(standin):
+    at = app(standin, PAGES[1])
+    no_error(at)
+    fig = chart_json(charts(at)[0])
+    bars = [t for t in fig["data"] if t["type"] == "bar"]
+    # raw + density-adjusted panels, one bar trace per embedder in each
+    assert len(bars) == 2 * 4
+    assert any("baseline" in t["name"] for t in bars) and bars[0]["name"] == "weakly_supervised"
+    assert bars[1]["marker"]["pattern"]["shape"] == "/"  # baselines hatched
+    assert any(s.get("line", {}).get("dash") == "dash" for s in fig["layout"]["shapes"])  # null line
+    titles = [a.get("text") for a in fig["layout"]["annotations"]]
+    assert "raw" in titles and "adjusted for cell_count" in titles
+    at.multiselect(key="rec_adjust").set_value([]).run()
+    bars = [t for t in chart_json(charts(at)[0])["data"] if t["type"] == "bar"]
+    assert len(bars) == 4
+    at.multiselect(key="rec_embedders").set_value(["weakly_supervised", "random"]).run()
+    bars = [t for t in chart_json(charts(at)[0])["data"] if t["type"] == "bar"]
+    assert [b["name"] for b in bars] == ["weakly_supervised", "random (baseline)"]
+    # recall by planted mechanism is shown on the simulated screen
+    assert any("mechanism" in s for s in [h.value for h in at.subheader])
+    at.multiselect(key="rec_embedders").set_value([]).run()
+    no_error(at)
+    assert "Pick at least one embedder" in texts(at)
+
+
+def test_recall_mechanism_numbers(standin):
+    at = app(standin, PAGES[1])
+    mech = chart_json(charts(at)[1])
+    rec = pd.read_csv(standin / "results" / "recall.csv")
+    want = rec[(rec.lower == 5) & (rec.embedder == "cell_count") & rec.adjusted_for.isna()
+               & (rec.mechanism == "density") & (rec.source == "CORUM")].recall.iloc[0]
+    tr = next(t for t in mech["data"] if t["name"] == "cell_count (baseline)")
+    y = dict(zip(tr["x"], tr["y"])) if isinstance(tr["y"], list) else None
+    if y is not None:
+        assert y["density"] == pytest.approx(want)
+
+
+# -- Confounders -------------------------------------------------------------------------------------
+def test_confounders_heatmaps(standin):
+    at = app(standin, PAGES[2])
+    no_error(at)
+    figs = [chart_json(f) for f in charts(at)]
+    assert [f["data"][0]["type"] for f in figs] == ["heatmap", "bar", "heatmap"]
+    probe = figs[0]["data"][0]
+    assert probe["x"][0] == "cell_count" and "weakly_supervised" in probe["y"]
+    probes = pd.read_csv(standin / "results" / "probes.csv")
+    want = probes[(probes.embedder == "cell_count") & (probes.confounder == "cell_count") & (probes.metric == "r2")]
+    row = probe["y"].index("cell_count")
+    assert float(probe["text"][row][0]) == pytest.approx(want.value.iloc[0], abs=0.006)
+    assert any(t["name"] == "chance" for t in figs[1]["data"])
+
+
+# -- Relationships -----------------------------------------------------------------------------------
+def test_relationships_gene_search_and_pair(standin):
+    pairs = pd.read_parquet(standin / "results" / "pairs.parquet")
+    g1, g2 = pairs.entity1.iloc[0], pairs.entity2.iloc[0]
+    at = app(standin, PAGES[3])
+    no_error(at)
+    assert "Choose a pair" in texts(at)
+    at.text_input(key="rel_gene").input(g1).run()
+    no_error(at)
+    tbl = df_with(at, "entity1")
+    assert ((tbl.entity1 == g1) | (tbl.entity2 == g1)).all() and "planted mechanism" in tbl.columns
+    at.text_input(key="rel_pair_text").input(f"{g1},{g2}").run()
+    no_error(at)
+    assert any(f"{g1} – {g2}" in h.value for h in at.header)
+    assert at.query_params["pair"] == f"{g1},{g2}"
+    assert len(at.get("image")) > 0
+    sim = df_with(at, "percentile").set_index("embedder")
+    assert set(sim.index) == {"weakly_supervised", "cell_count", "pixel_stats", "random"}
+    # the page's percentile and the pairs table's agree in sign of direction (both from a null of all pairs)
+    assert sim["percentile"].between(0, 100).all()
+    # unknown gene: friendly message
+    at.text_input(key="rel_gene").input("NOSUCHGENE").run()
+    no_error(at)
+    assert "has no known relationship" in texts(at)
+    # a pair that is not in the screen
+    at.text_input(key="rel_pair_text").input("NOSUCH,ALSONOT").run()
+    no_error(at)
+    assert "not a perturbation of this screen" in texts(at)
+
+
+def test_relationships_channel_toggle_changes_images(standin):
+    pairs = pd.read_parquet(standin / "results" / "pairs.parquet")
+    g1, g2 = pairs.entity1.iloc[0], pairs.entity2.iloc[0]
+    at = app(standin, None, pair=f"{g1},{g2}")
+    at.switch_page(PAGES[3]).run()
+    no_error(at)
+    n_all = len(at.get("image"))
+    at.toggle(key="rel_per_channel").set_value(True).run()
+    assert len(at.get("image")) > n_all  # grey per-channel images added
+    at.multiselect(key="rel_channels").set_value(["DNA"]).run()
+    no_error(at)
+
+
+# -- the real pipeline's files -------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_demo(tmp_path_factory):
+    pytest.importorskip("bioviz.demo")
+    pytest.importorskip("bioviz.embed")
+    from bioviz.dashboard.standin import build_tiny_demo
+
+    return build_tiny_demo(tmp_path_factory.mktemp("real") / "tiny")
+
+
+@pytest.mark.slow
+def test_every_page_on_the_real_tiny_demo(tiny_demo):
+    at = app(tiny_demo)
+    no_error(at)
+    card = df_with(at, "mean recall")
+    assert "cell_count" in set(card["embedder"]) and "drop adjusted for density" in card.columns
+    for page in PAGES:
+        at.switch_page(page).run()
+        no_error(at)
+        assert charts(at) or page.endswith("Relationships.py"), page
+    pairs = pd.read_parquet(tiny_demo / "results" / "pairs.parquet")
+    a, b = pairs.entity1.iloc[0], pairs.entity2.iloc[0]
+    at.text_input(key="rel_pair_text").input(f"{a},{b}").run()
+    no_error(at)
+    assert len(at.get("image")) > 0 and len(charts(at)) == 1
