@@ -58,6 +58,11 @@ def pca_centerscale(x, control_mask, batches=None, n_components: int | float | N
     x = np.asarray(x)
     _check_finite(x, "embedding")
     ctrl = _controls(control_mask, len(x))
+    if ctrl.sum() <= x.shape[1]:
+        # fewer controls than features: a PCA fitted on them spans control noise only and projects
+        # the perturbations' signal away (a 24-control screen with 84 features keeps 24 noise axes);
+        # centre-scaling on controls alone keeps every direction
+        return centerscale_on_controls(x, ctrl, batches)
     if isinstance(n_components, int) or n_components is None:
         cap = min(x.shape[1], int(ctrl.sum()))
         n_components = cap if n_components is None else min(n_components, cap)
