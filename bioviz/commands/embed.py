@@ -1,0 +1,129 @@
+"""``bioviz embed``: compute embeddings of a screen with registered embedders (cached)."""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+HELP = "compute embeddings (baselines, networks, your model) of a dataset; cached"
+DESCRIPTION = """\
+Compute one site x feature matrix per embedder and cache it as
+<dataset>/embeddings/<embedder>.parquet, plus the confounder table embeddings/confounders.parquet
+(cell count, stain intensity, focus, plate, batch, row, col, edge). A cache is reused only when
+the embedder options, the data and the bioviz version are unchanged; an interrupted run resumes
+where it stopped.
+
+Embedders (see docs/embedders.md):
+{listing}
+
+'all' = every embedder that needs no file of yours (weakly_supervised needs `bioviz train` first).
+
+Options per embedder: --config NAME.OPTION=VALUE (repeatable; VALUE is JSON or a plain string).
+Examples:
+  bioviz embed --dataset data/demo --embedders all
+  bioviz embed --dataset data/demo --embedders timm:resnet18 --config timm:resnet18.weights=ckpt.safetensors
+  bioviz embed --dataset data/demo --embedders precomputed --config precomputed.path=profiles.parquet
+  bioviz embed --dataset data/demo --embedders openphenom --config openphenom.snapshot=~/OpenPhenom
+  bioviz embed --dataset data/demo --embedders untrained_vit --config untrained_vit.img_size=224
+"""
+
+
+def _listing() -> str:
+    try:
+        from ..embed import describe_embedders
+
+        rows = describe_embedders()
+    except Exception:  # never break --help
+        return "  (registry unavailable)"
+    width = max(len(n) for n, _, _ in rows)
+    return "\n".join(f"  {n:<{width}}  {d}" for n, d, _ in rows)
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("embed", help=HELP, description=DESCRIPTION.format(listing=_listing()),
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", metavar="DIR", help="dataset folder (see docs/dataset-format.md)")
+    p.add_argument("--embedders", default="all", metavar="NAMES",
+                   help="'all' or comma-separated names (default: %(default)s)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="where networks run; auto = GPU (bf16 autocast) if present (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=32, metavar="N", help="sites per batch (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="processes reading images and computing per-site features (default: cores, at most 4)")
+    p.add_argument("--config", action="append", default=[], metavar="NAME.OPTION=VALUE",
+                   help="an option of one embedder, e.g. timm:resnet18.weights=ckpt.pt (repeatable)")
+    p.add_argument("--force", action="store_true", help="recompute even when a valid cache exists")
+    p.add_argument("--no-confounders", action="store_true", help="do not build embeddings/confounders.parquet")
+    p.add_argument("--list", action="store_true", help="list the registered embedders and exit")
+    p.set_defaults(func=run)
+    return p
+
+
+def parse_configs(items) -> dict:
+    """['timm:vit.b.weights=/x'] -> {'timm:vit.b': {'weights': '/x'}} (the option is after the last dot)."""
+    from ..errors import EmbedderError
+
+    out: dict = {}
+    for item in items:
+        left, sep, value = item.partition("=")
+        name, dot, key = left.rpartition(".")
+        if not sep or not dot or not name or not key:
+            raise EmbedderError(f"--config {item!r}: expected NAME.OPTION=VALUE, e.g. precomputed.path=table.csv")
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = value
+        out.setdefault(name, {})[key] = parsed
+    return out
+
+
+def run(args) -> int:
+    from ..embed import build_embedders_status, describe_embedders, embed
+    from ..errors import DatasetError
+    from ..screen import read_screen
+
+    if args.list:
+        for name, desc, needs in describe_embedders():
+            print(f"{name:<30} {desc}{'  [needs --config]' if needs else ''}")
+        return 0
+    if not args.dataset:
+        raise DatasetError("--dataset DIR is required")
+    from tqdm import tqdm
+
+    screen = read_screen(args.dataset)
+    configs = parse_configs(args.config)
+    from ..embed import resolve_names
+    from ..errors import EmbedderError
+
+    names = resolve_names(args.embedders)
+    stray = [k for k in configs if k not in names]
+    if stray:  # most likely a typo; silently ignoring it would compute the defaults
+        raise EmbedderError(f"--config names {stray[0]!r}, which is not among the embedders run ({', '.join(names)})")
+    status = build_embedders_status(screen, args.embedders, configs)
+    bar = None
+
+    def progress(done, total, msg):
+        nonlocal bar
+        if bar is None or bar.total != total or bar.desc != msg:
+            if bar is not None:
+                bar.close()
+            bar = tqdm(total=total, desc=msg, unit="site", dynamic_ncols=True)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    t0 = time.perf_counter()
+    try:
+        results = embed(screen, args.embedders, device=args.device, batch_size=args.batch_size,
+                        workers=args.workers, progress=progress, configs=configs, force=args.force,
+                        confounders=not args.no_confounders)
+    finally:
+        if bar is not None:
+            bar.close()
+    for name, df in results.items():
+        how = "cached" if status.get(name) and not args.force else "computed"
+        print(f"{name:<30} {df.shape[0]:>6} sites x {df.shape[1] - 1:>6} features  ({how})")
+    if not args.no_confounders:
+        print(f"{'confounders':<30} {screen.embeddings_dir / 'confounders.parquet'}")
+    print(f"done in {time.perf_counter() - t0:.1f} s; caches in {screen.embeddings_dir}")
+    return 0

@@ -1,0 +1,231 @@
+"""weakly_supervised: a small CNN trained to tell perturbations apart, then used as an embedder.
+
+The field's weakly supervised recipe (perturbation classification; e.g. Moshkov et al. 2024):
+the network never sees a relationship, only which well got which perturbation. ``bioviz train``
+trains it on a screen disjoint from the benchmark (the demo's ``--split train``); the pooled
+features before the classifier are the embedding.
+
+Sized for a laptop: four strided conv blocks (width 16: about 0.02 GMACs per 128 px site), trained
+on random 3/4 crops, fit 2 CPU cores in a few minutes. Deterministic for a seed at a fixed thread count.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..errors import EmbedderError
+from .networks import TorchEmbedder, autocast, pick_device
+from .registry import cpu_count, file_signature, register_embedder
+
+DEFAULT_WEIGHTS = "models/weakly_supervised.pt"
+ARCH = "bioviz_small_cnn_v1"
+
+
+def build_model(in_chans: int, n_classes: int, width: int = 32, emb_dim: int = 128):
+    import torch.nn as nn
+
+    def block(a, b):
+        return [nn.Conv2d(a, b, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(b), nn.ReLU(inplace=True)]
+
+    class SmallCNN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            w = width
+            self.features = nn.Sequential(*block(in_chans, w), *block(w, 2 * w), *block(2 * w, 4 * w),
+                                          *block(4 * w, emb_dim), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+            self.head = nn.Linear(emb_dim, n_classes)
+
+        def forward(self, x):
+            return self.head(self.features(x))
+
+        def embed(self, x):
+            return self.features(x)
+
+    return SmallCNN()
+
+
+def _load_all(screen, workers: int, progress=None) -> np.ndarray:
+    """All sites as float16 (N, C, H, W): half the memory of float32, plenty for [0, 1] stains."""
+    import torch
+
+    from .engine import SiteDataset, _collate, _worker_init
+
+    n = screen.n_sites
+    shape = screen.load_site(screen.obs["well_id"].iloc[0]).shape
+    ds = SiteDataset(screen, {0: ([], True)}, n, shape)
+    batches = [list(range(s, min(n, s + 64))) for s in range(0, n, 64)]
+    loader = torch.utils.data.DataLoader(ds, batch_sampler=batches, num_workers=workers, collate_fn=_collate,
+                                         worker_init_fn=_worker_init if workers else None)
+    out = np.empty((n, *shape), dtype=np.float16)
+    for items in loader:
+        for it in items:
+            if it["error"] is not None:
+                raise it["error"]
+            out[it["i"]] = it["img"]
+        if progress:
+            progress(items[-1]["i"] + 1, n, "reading training images")
+    return out
+
+
+def train(dataset, out, *, epochs: int = 20, seed: int = 0, device: str = "auto", batch_size: int = 64,
+          workers: int | None = None, threads: int | None = 2, lr: float = 3e-3, width: int = 16,
+          emb_dim: int = 128, crop: float = 0.75, progress=None) -> dict:
+    """Train the weakly supervised CNN on ``dataset`` (a path or Screen); write the checkpoint to ``out``.
+
+    progress(done, total, message) is called per batch. Returns a summary (loss/accuracy per epoch).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from .. import atomic
+    from ..screen import Screen, read_screen
+
+    screen = dataset if isinstance(dataset, Screen) else read_screen(dataset)
+    device = pick_device(device)
+    workers = min(2, cpu_count()) if workers is None else int(workers)
+    labels_txt = screen.obs["perturbation"].astype(str).to_numpy()
+    classes = sorted(set(labels_txt))
+    if len(classes) < 2:
+        raise EmbedderError(f"training needs at least two perturbations; {screen.name} has {len(classes)}")
+    y_all = torch.as_tensor(np.searchsorted(classes, labels_txt))
+    images = _load_all(screen, workers, progress)
+    n, c, h, w = images.shape
+    mean = images.astype(np.float32).mean((0, 2, 3))
+    std = np.sqrt(np.maximum((images.astype(np.float32) ** 2).mean((0, 2, 3)) - mean**2, 1e-12))
+
+    old_threads = torch.get_num_threads()
+    old_det = torch.are_deterministic_algorithms_enabled()
+    if threads:
+        torch.set_num_threads(int(threads))
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = build_model(c, len(classes), width, emb_dim).to(device)
+            gen = torch.Generator().manual_seed(seed)
+            opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+            steps_per_epoch = max(1, n // batch_size)
+            total = epochs * steps_per_epoch
+            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total, pct_start=0.2)
+            m_t = torch.as_tensor(mean).view(1, -1, 1, 1).to(device)
+            s_t = torch.as_tensor(std).view(1, -1, 1, 1).to(device)
+            history, step, t0 = [], 0, time.perf_counter()
+            for epoch in range(epochs):
+                model.train()
+                perm = torch.randperm(n, generator=gen)
+                loss_sum = correct = seen = 0
+                for b in range(steps_per_epoch):  # drop the ragged last batch: BatchNorm dislikes tiny ones
+                    idx = perm[b * batch_size:(b + 1) * batch_size]
+                    # A random crop per batch: augmentation, and ~half the compute per step; the
+                    # pooled network embeds whole sites afterwards.
+                    ch_, cw_ = max(8, int(h * crop)), max(8, int(w * crop))
+                    oy = int(torch.randint(h - ch_ + 1, (1,), generator=gen))
+                    ox = int(torch.randint(w - cw_ + 1, (1,), generator=gen))
+                    x = torch.from_numpy(images[idx.numpy(), :, oy:oy + ch_, ox:ox + cw_].astype(np.float32)).to(device)
+                    x = (x - m_t) / s_t
+                    # Flips and 90-degree turns: a microscope field has no preferred orientation.
+                    k = int(torch.randint(4, (1,), generator=gen))
+                    x = torch.rot90(x, k, dims=(2, 3))
+                    if int(torch.randint(2, (1,), generator=gen)):
+                        x = torch.flip(x, dims=(3,))
+                    y = y_all[idx].to(device)
+                    with autocast(device):
+                        logits = model(x)
+                        loss = F.cross_entropy(logits.float(), y)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    sched.step()
+                    step += 1
+                    loss_sum += float(loss.detach()) * len(idx)
+                    correct += int((logits.argmax(1) == y).sum())
+                    seen += len(idx)
+                    if progress:
+                        progress(step, total, f"epoch {epoch + 1}/{epochs} loss {loss_sum / seen:.3f}")
+                history.append({"epoch": epoch + 1, "loss": loss_sum / seen, "train_accuracy": correct / seen})
+    finally:
+        torch.set_num_threads(old_threads)
+        torch.use_deterministic_algorithms(old_det)
+    meta = {"arch": ARCH, "in_chans": c, "n_classes": len(classes), "width": width, "emb_dim": emb_dim,
+            "img_size": int(h), "channels": list(screen.channels), "classes": classes,
+            "mean": [float(v) for v in mean], "std": [float(v) for v in std], "seed": seed, "epochs": epochs,
+            "train_dataset": screen.name, "train_fingerprint": screen.fingerprint(), "bioviz_version": __version__,
+            "history": history, "seconds": round(time.perf_counter() - t0, 1), "chance_accuracy": 1 / len(classes)}
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    with atomic.atomic_path(Path(out)) as tmp:
+        torch.save({"state_dict": state, "meta": meta}, tmp)
+    return meta
+
+
+def read_checkpoint(path) -> tuple[dict, dict]:
+    import torch
+
+    path = Path(path)
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise EmbedderError(f"weakly supervised weights {path} could not be loaded: "
+                            f"{str(exc).splitlines()[0][:200]}") from exc
+    if not isinstance(ck, dict) or "meta" not in ck or ck["meta"].get("arch") != ARCH:
+        raise EmbedderError(f"{path} is not a checkpoint written by bioviz train")
+    return ck["state_dict"], ck["meta"]
+
+
+@register_embedder("weakly_supervised",
+                   description="small CNN trained by `bioviz train` to classify perturbations (disjoint screen)")
+class WeaklySupervised(TorchEmbedder):
+    def defaults(self):
+        return {"weights": None, "weights_file": None}
+
+    def resolve(self, screen):
+        if self.user_config.get("weights"):
+            path = Path(self.user_config["weights"]).expanduser()
+        else:
+            path = screen.root / DEFAULT_WEIGHTS
+            if not path.is_file():
+                raise EmbedderError(
+                    f"weakly_supervised has no trained model at {path}; train one: bioviz train --dataset "
+                    f"TRAIN_SCREEN --out {path} (the demo: bioviz demo --split train --out data/demo-train)")
+        self.config["weights"] = str(path)
+        self.config["weights_file"] = file_signature(path)
+
+    def prepare(self, screen, device="cpu", channel_stats=None):
+        import torch
+
+        sd, meta = read_checkpoint(self.config["weights"])
+        if meta["in_chans"] != len(screen.channels):
+            raise EmbedderError(f"weakly_supervised was trained on {meta['in_chans']} channels "
+                                f"({', '.join(meta['channels'])}); {screen.name} has {len(screen.channels)}")
+        if list(meta["channels"]) != list(screen.channels):
+            raise EmbedderError(f"weakly_supervised was trained on channels {', '.join(meta['channels'])} "
+                                f"but {screen.name} has {', '.join(screen.channels)} (same order needed)")
+        model = build_model(meta["in_chans"], meta["n_classes"], meta["width"], meta["emb_dim"])
+        model.load_state_dict(sd)
+        self.device = device
+        self.model = model.to(device).eval()
+        self.input_size = int(meta["img_size"])
+        self.mean = torch.tensor(meta["mean"], dtype=torch.float32).view(1, -1, 1, 1).to(device)
+        self.std = torch.tensor(meta["std"], dtype=torch.float32).view(1, -1, 1, 1).to(device)
+
+    def preprocess(self, x):
+        import torch.nn.functional as F
+
+        x = (x - self.mean) / self.std
+        s = self.input_size
+        if tuple(x.shape[-2:]) != (s, s):
+            x = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False, antialias=x.shape[-1] > s)
+        return x
+
+    def forward(self, x):
+        return self.model.embed(x)
+
+    def batch_features(self, imgs):
+        import torch
+
+        with torch.inference_mode(), autocast(self.device):
+            x = self.preprocess(torch.from_numpy(np.ascontiguousarray(imgs)).to(self.device))
+            return self.forward(x).float().cpu().numpy()
+
