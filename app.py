@@ -1,5 +1,8 @@
 """bioviz dashboard: `bioviz app` or `make run`. This file is the router and the Home page.
 
+The pages live in app_pages/, not pages/: a pages/ folder would switch Streamlit to its older
+file-based navigation for direct links (/Embeddings?...), which runs a page without this router.
+
 The sidebar (dataset, figure format) is drawn here once for every page; pages in pages/ only
 compose widgets and figures from bioviz.dashboard and bioviz.plots.
 """
@@ -11,7 +14,7 @@ from bioviz.dashboard import datasets as ds
 from bioviz.dashboard import ui
 from bioviz.errors import BiovizError
 
-st.set_page_config(page_title="bioviz", page_icon="🔬", layout="wide")
+st.set_page_config(page_title="bioviz", page_icon=":material/biotech:", layout="wide")
 
 
 def home():
@@ -163,11 +166,11 @@ def _headline(card):
 
 
 pages = [
-    st.Page(home, title="Home", icon="🏠", default=True, url_path="home"),
-    st.Page("pages/1_Embeddings.py", title="Embeddings", icon="🗺️", url_path="embeddings"),
-    st.Page("pages/2_Recall.py", title="Recall", icon="📊", url_path="recall"),
-    st.Page("pages/3_Confounders.py", title="Confounders", icon="⚖️", url_path="confounders"),
-    st.Page("pages/4_Relationships.py", title="Relationships", icon="🔗", url_path="relationships"),
+    st.Page(home, title="Home", icon=":material/home:", default=True),
+    st.Page("app_pages/1_Embeddings.py", title="Embeddings", url_path="embeddings", icon=":material/scatter_plot:"),
+    st.Page("app_pages/2_Recall.py", title="Recall", url_path="recall", icon=":material/bar_chart:"),
+    st.Page("app_pages/3_Confounders.py", title="Confounders", url_path="confounders", icon=":material/balance:"),
+    st.Page("app_pages/4_Relationships.py", title="Relationships", url_path="relationships", icon=":material/link:"),
 ]
 nav = st.navigation(pages)
 st.sidebar.title("bioviz")

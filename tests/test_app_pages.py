@@ -14,7 +14,7 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-PAGES = ["pages/1_Embeddings.py", "pages/2_Recall.py", "pages/3_Confounders.py", "pages/4_Relationships.py"]
+PAGES = ["app_pages/1_Embeddings.py", "app_pages/2_Recall.py", "app_pages/3_Confounders.py", "app_pages/4_Relationships.py"]
 
 
 @pytest.fixture(scope="module")

@@ -160,11 +160,15 @@ def test_categorical_palette_caps_categories():
 def test_resolve_linked_selection():
     prev = {"a": (), "b": ()}
     assert resolve_linked(prev, {"a": ("w1", "w2"), "b": ()}, None) == ("a", ("w1", "w2"))
+    # a lasso on the other map replaces it
     prev = {"a": ("w1", "w2"), "b": ()}
-    assert resolve_linked(prev, {"a": ("w1", "w2"), "b": ("w9",)}, "a") == ("b", ("w9",))
+    assert resolve_linked(prev, {"a": ("w1", "w2"), "b": ("w9",)}, "a", ("w1", "w2")) == ("b", ("w9",))
     # another widget reran the page: the active chart keeps its selection
-    assert resolve_linked({"a": ("w1",), "b": ()}, {"a": ("w1",), "b": ()}, "a") == ("a", ("w1",))
-    assert resolve_linked({"a": ("w1",), "b": ()}, {"a": (), "b": ()}, "a") == ("a", ())
+    assert resolve_linked({"a": ("w1",), "b": ()}, {"a": ("w1",), "b": ()}, "a", ("w1",)) == ("a", ("w1",))
+    # a redrawn figure comes back with an empty selection: the kept selection survives
+    assert resolve_linked({"a": ("w1",), "b": ()}, {"a": (), "b": ()}, "a", ("w1",)) == ("a", ("w1",))
+    # the same lasso drawn again after a redraw counts as a new choice
+    assert resolve_linked({"a": (), "b": ()}, {"a": ("w1",), "b": ()}, "b", ("w7",)) == ("a", ("w1",))
 
 
 def test_rows_wells_and_selected_table(standin):

@@ -21,7 +21,9 @@ def add_parser(sub):
 
 def command(port: int = 8501) -> list[str]:
     return [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
-            "--browser.gatherUsageStats", "false", "--server.port", str(port)]
+            "--browser.gatherUsageStats", "false", "--server.port", str(port),
+            # nobody edits the code during a review; watching a tree with a venv in it costs CPU
+            "--server.fileWatcherType", "none"]
 
 
 def run(args) -> int:

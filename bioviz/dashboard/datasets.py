@@ -87,9 +87,22 @@ def computed_embedders(root: Path) -> list[str]:
     d = Path(root) / "embeddings"
     if not d.is_dir():
         return []
+    hidden = _hidden_embedders()
     names = [p.stem.replace("__", ":") for p in d.glob("*.parquet")
              if p.stem != "confounders" and not p.name.startswith(".")]
+    names = [n for n in names if n not in hidden]
     return sorted(names, key=lambda n: (embedder_kind(n) != "model", n))
+
+
+def _hidden_embedders() -> set[str]:
+    """Helper caches the embed module keeps beside real embeddings (e.g. ``focus``, an input to the
+    confounder table): not embedders a user chose, so not shown as maps."""
+    try:
+        from ..embed import list_embedders
+
+        return set(list_embedders(include_hidden=True)) - set(list_embedders())
+    except Exception:
+        return set()
 
 
 def registered_embedders() -> list[str]:
@@ -342,6 +355,9 @@ def scorecard(recall: pd.DataFrame, probes: pd.DataFrame | None, threshold: str 
     if probes is not None and len(probes):
         cc = probes[(probes["confounder"] == "cell_count") & (probes["metric"].isin(["r2", "r^2"]))]
         out["cell-count R²"] = cc.groupby("embedder")["value"].mean()
+    recall_cols = sorted([c for c in out.columns if c.startswith("recall ")],
+                         key=lambda c: (c != "recall planted", c))
+    out = out[[c for c in out.columns if not c.startswith("recall ")] + recall_cols]
     out.insert(0, "kind", [embedder_kind(e) for e in out.index])
     out = out.reset_index().rename(columns={"index": "embedder"})
     out = out.sort_values(["kind", "mean recall"], ascending=[False, False], key=None)

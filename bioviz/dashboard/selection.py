@@ -41,19 +41,19 @@ def wells_to_rows(frame: pd.DataFrame, wells, id_col: str = "well_id") -> np.nda
     return np.flatnonzero(mask)
 
 
-def resolve_linked(previous: dict, current: dict, active: str | None) -> tuple[str | None, tuple]:
-    """Which chart's selection rules both: the one that changed since the last run.
+def resolve_linked(previous: dict, current: dict, active: str | None, kept: tuple = ()) -> tuple[str | None, tuple]:
+    """Which selection rules both maps: the newest non-empty lasso/box on either chart.
 
-    ``previous`` and ``current`` map chart key -> tuple of selected ids. When neither changed,
-    the previously active chart keeps ruling, so a rerun caused by another widget keeps the
-    selection. Returns (active key, selected ids).
+    ``previous`` and ``current`` map chart key -> tuple of ids selected on that chart in the last
+    and this run. Streamlit gives a chart a fresh, empty selection whenever its figure changes (a
+    recolour, or the outline of the other chart's selection being drawn on it), so an empty
+    selection is never taken as a new choice: the kept selection (``active``, ``kept``) stays until
+    another lasso replaces it or the user clears it. Returns (active key, selected ids).
     """
     for key, ids in current.items():
-        if tuple(ids) != tuple(previous.get(key, ())):
+        if ids and tuple(ids) != tuple(previous.get(key, ())):
             return key, tuple(ids)
-    if active is not None and active in current:
-        return active, tuple(current[active])
-    return None, ()
+    return active, tuple(kept)
 
 
 def selected_table(obs: pd.DataFrame, conf: pd.DataFrame | None, wells) -> pd.DataFrame:

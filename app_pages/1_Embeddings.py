@@ -64,6 +64,8 @@ for key, emb in (("a", emb_a), ("b", emb_b)):
         st.stop()
 
 id_col = "well_id" if level == "well" else "perturbation"
+if st.session_state.get("_sel_level") != level:  # ids of wells and of perturbations do not mix
+    st.session_state.update(_sel_ids=(), _sel_prev={}, _sel_active=None, _sel_level=level)
 selected = tuple(st.session_state.get("_sel_ids", ()))
 cols = st.columns(2)
 current = {}
@@ -79,12 +81,12 @@ for (key, emb), col in zip((("a", emb_a), ("b", emb_b)), cols):
     current[key] = tuple(sorted(rows_to_wells(frame, rows, id_col)))
 
 prev = st.session_state.get("_sel_prev", {})
-active, ids = resolve_linked(prev, current, st.session_state.get("_sel_active"))
+active, ids = resolve_linked(prev, current, st.session_state.get("_sel_active"), selected)
 st.session_state["_sel_prev"] = current
 st.session_state["_sel_active"] = active
 if tuple(ids) != selected:
     st.session_state["_sel_ids"] = ids
-    st.rerun()  # redraw both maps with the new highlight
+    st.rerun()  # redraw both maps with the selection outlined
 
 st.subheader("Selection")
 if not ids:
@@ -97,8 +99,12 @@ else:
     wells = screen.obs.loc[screen.obs["perturbation"].isin(set(ids)), "well_id"].tolist()
 conf = ui.confounders(screen)
 sel = selected_table(screen.obs, conf, wells)
-st.markdown(f"**{len(ids)} {level}s selected** on the {'left' if active == 'a' else 'right'} map "
-            f"({len(sel)} wells).")
+m1, m2 = st.columns([4, 1])
+m1.markdown(f"**{len(ids)} {level}s selected** on the {'left' if active == 'a' else 'right'} map "
+            f"({len(sel)} wells), outlined in black on both maps.")
+if m2.button("Clear selection", key="sel_clear"):
+    st.session_state.update(_sel_ids=(), _sel_active=None)
+    st.rerun()
 t1, t2 = st.tabs(["Images", "Table"])
 with t2:
     ui.table(sel, f"selected_wells_{screen.name}", key="sel_table")

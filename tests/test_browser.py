@@ -1,0 +1,176 @@
+"""End to end in a real browser: Debian's Chromium driven by Playwright against `streamlit run app.py`
+on the tiny demo. Visits every page, asserts its content and that no exception box is shown, emulates
+one lasso with mouse moves, and saves screenshots under screenshots/ (git-ignored)."""
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+SHOTS = REPO / "screenshots"
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium; .ci/run does it)")
+    pytest.importorskip("playwright.sync_api")
+    from bioviz.dashboard.standin import build_tiny_demo
+
+    return build_tiny_demo(tmp_path_factory.mktemp("browser") / "tiny")
+
+
+@pytest.fixture(scope="module")
+def server(dataset):
+    port = _free_port()
+    log = open(SHOTS.parent / ".streamlit-browser-test.log", "w") if SHOTS.parent.is_dir() else subprocess.DEVNULL
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.headless", "true",
+         "--browser.gatherUsageStats", "false", "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--server.fileWatcherType", "none"],
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(base + "/_stcore/health", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail("streamlit exited before serving")
+            time.sleep(0.5)
+    else:
+        proc.terminate()
+        pytest.fail("streamlit did not start within 60 s")
+    yield base
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        pg = browser.new_page(viewport={"width": 1500, "height": 1000})
+        pg.set_default_timeout(90_000)
+        yield pg
+        browser.close()
+
+
+def settle(pg):
+    """Wait until Streamlit has finished running the script (the running indicator is gone)."""
+    pg.wait_for_timeout(300)
+    pg.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+                         " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
+                         timeout=90_000)
+    pg.wait_for_timeout(500)
+
+
+def no_exception(pg, where):
+    assert pg.locator('[data-testid="stException"]').count() == 0, f"exception box on {where}"
+
+
+def shot(pg, name):
+    SHOTS.mkdir(exist_ok=True)
+    pg.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def nav(pg, label):
+    pg.locator('[data-testid="stSidebarNav"] a', has_text=label).first.click()
+    settle(pg)
+
+
+def test_every_page_and_a_lasso(page, server, dataset):
+    import pandas as pd
+
+    pg = page
+    pg.goto(f"{server}/?dataset={dataset}")
+    pg.get_by_text("What has the model learned?").wait_for()
+    pg.get_by_text("Scorecard: each model beside the baselines").wait_for()
+    settle(pg)
+    no_exception(pg, "Home")
+    assert pg.locator('[data-testid="stDataFrame"]').count() >= 1
+    shot(pg, "1_home")
+    pg.get_by_role("tab", name="Plates and example wells").click()
+    pg.locator('[data-testid="stImage"] img').first.wait_for()
+    pg.locator(".js-plotly-plot").first.wait_for()
+    shot(pg, "1b_home_plates")
+    assert f"dataset={dataset}".replace("/", "%2F") in pg.url or f"dataset={dataset}" in pg.url
+
+    # Embeddings: two WebGL maps; a lasso on the left one outlines the same wells on the right
+    nav(pg, "Embeddings")
+    pg.get_by_text("Draw a lasso").wait_for()
+    plots = pg.locator(".js-plotly-plot")
+    assert plots.count() == 2
+    no_exception(pg, "Embeddings")
+    shot(pg, "2_embeddings")
+    box = plots.nth(0).locator(".nsewdrag").first.bounding_box()
+    cx, cy, w, h = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["width"], box["height"]
+    # the left half of the map: a real subset of the wells
+    poly = [(cx - 0.48 * w, cy - 0.48 * h), (cx, cy - 0.48 * h), (cx, cy + 0.48 * h),
+            (cx - 0.48 * w, cy + 0.48 * h), (cx - 0.48 * w, cy - 0.47 * h)]
+    pg.mouse.move(*poly[0])
+    pg.mouse.down()
+    for (x0, y0), (x1, y1) in zip(poly, poly[1:]):
+        for t in range(1, 11):
+            pg.mouse.move(x0 + (x1 - x0) * t / 10, y0 + (y1 - y0) * t / 10)
+    pg.mouse.up()
+    pg.get_by_text("selected on the left map").wait_for()
+    settle(pg)
+    import re
+
+    n_sel = int(re.search(r"(\d+) wells selected", pg.get_by_text("selected on the left map").inner_text()).group(1))
+    assert 0 < n_sel < 170 or n_sel > 0
+    no_exception(pg, "Embeddings after lasso")
+    assert pg.locator('[data-testid="stImage"]').count() > 0  # the gallery of selected wells
+    shot(pg, "3_embeddings_lasso")
+
+    nav(pg, "Recall")
+    pg.get_by_text("Recall of known relationships").first.wait_for()
+    pg.locator(".js-plotly-plot").first.wait_for()
+    no_exception(pg, "Recall")
+    assert pg.get_by_text("Recall by planted mechanism").count() == 1
+    shot(pg, "4_recall")
+
+    nav(pg, "Confounders")
+    pg.get_by_text("Plate leakage").wait_for()
+    assert pg.locator(".js-plotly-plot").count() == 3
+    no_exception(pg, "Confounders")
+    shot(pg, "5_confounders")
+
+    pairs = pd.read_parquet(dataset / "results" / "pairs.parquet")
+    row = pairs[pairs["source"] == "planted"].iloc[0] if (pairs["source"] == "planted").any() else pairs.iloc[0]
+    a, b = row["entity1"], row["entity2"]
+    nav(pg, "Relationships")
+    pg.get_by_text("Choose a pair").wait_for()
+    no_exception(pg, "Relationships")
+    # a shared link opens the pair directly
+    pg.goto(f"{server}/relationships?dataset={dataset}&gene={a}&pair={a},{b}")
+    pg.get_by_text(f"{a} – {b}").wait_for()
+    pg.get_by_text("null distribution").first.wait_for()
+    settle(pg)
+    no_exception(pg, "Relationships with a pair")
+    assert pg.locator('[data-testid="stImage"]').count() >= 3
+    assert pg.locator(".js-plotly-plot").count() == 1
+    shot(pg, "6_relationships_pair")
