@@ -63,14 +63,20 @@ def haralick(plane, labels, n, levels):
     return feats
 
 
-def granularity(plane, labels, n, radii):
+def granularity(plane, labels, n, radii, subsample=2):
     """Fraction of each object's intensity removed between openings of radius r-1 and r.
 
-    Square structuring elements (CellProfiler uses disks): separable min/max filters make the
-    spectrum ~10x cheaper and rank sizes the same way.
+    Square structuring elements (CellProfiler uses disks) on a 2x mean-pooled image (CellProfiler
+    subsamples by 4 by default): separable min/max filters on a quarter of the pixels keep the
+    spectrum cheap; radii are in subsampled pixels.
     """
     if n == 0:
         return np.zeros((n, len(radii)))
+    if subsample > 1:
+        f = int(subsample)
+        h, w = (plane.shape[0] // f) * f, (plane.shape[1] // f) * f
+        plane = plane[:h, :w].reshape(h // f, f, w // f, f).mean((1, 3))
+        labels = labels[:h:f, :w:f]
     lab = labels.ravel()
     prev = plane
     total = np.bincount(lab, weights=plane.ravel().astype(np.float64), minlength=n + 1)[1:]
@@ -85,8 +91,11 @@ def granularity(plane, labels, n, radii):
 
 @register_embedder("morphology", description="CellProfiler-like per-cell shape, intensity, texture, granularity; median per site")
 class Morphology(SegmentingEmbedder):
+    revision = 2  # qhull solidity (and for morphology, subsampled granularity)
+
     def defaults(self):
-        return {**self.seg_defaults(), "glcm_levels": 8, "granularity_radii": [1, 2, 3, 4]}
+        return {**self.seg_defaults(), "glcm_levels": 8, "granularity_radii": [1, 2, 3, 4],
+                "granularity_subsample": 2}
 
     def site_features(self, img, seg):
         n = seg.n
@@ -99,7 +108,7 @@ class Morphology(SegmentingEmbedder):
             cm, cs, _ = _label_stats(plane, cyto, n)
             cols += [nm, ns, nsum, cm, cs]
             cols += list(haralick(plane, seg.cells, n, int(self.config["glcm_levels"])).T)
-            cols += list(granularity(plane, seg.cells, n, radii).T)
+            cols += list(granularity(plane, seg.cells, n, radii, int(self.config["granularity_subsample"])).T)
         per_cell = np.stack(cols, 1) if n else np.zeros((0, len(cols)))
         return median_or_zero(per_cell)
 

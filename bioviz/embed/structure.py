@@ -33,6 +33,8 @@ def _touching(labels, n):
 
 @register_embedder("structure", description="intensity-free: nucleus/cell shape, crowding, nearest-neighbour distances")
 class Structure(SegmentingEmbedder):
+    revision = 2  # qhull solidity (and for morphology, subsampled granularity)
+
     def defaults(self):
         return self.seg_defaults()
 
