@@ -50,7 +50,7 @@ def home():
             genes = obs[~obs["is_control"]].drop_duplicates("perturbation").head(6)
             import pandas as pd
 
-            ui.gallery(screen, pd.concat([picks, genes]), ncols=3, width=150)
+            ui.gallery(screen, pd.concat([picks, genes]), ncols=4)
     with tab_status:
         _status(screen, status)
     with tab_score:

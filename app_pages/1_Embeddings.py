@@ -112,6 +112,6 @@ with t1:
     on = st.multiselect("Channels", screen.channels, default=screen.channels, key="sel_channels")
     st.markdown(ui.channel_legend(screen), unsafe_allow_html=True)
     n_show = 12
-    ui.gallery(screen, sel.merge(screen.obs[["well_id"]], on="well_id").head(n_show), on, ncols=6, width=140)
+    ui.gallery(screen, sel.merge(screen.obs[["well_id"]], on="well_id").head(n_show), on, ncols=6)
     if len(sel) > n_show:
         st.caption(f"First {n_show} of {len(sel)} wells; all are in the table and its CSV.")

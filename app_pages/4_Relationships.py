@@ -24,7 +24,10 @@ if pairs is None or pairs.empty:
 sources = sorted(pairs["source"].unique())
 recalled_cols = ds.recalled_columns(pairs)
 c = st.columns([1, 1, 2])
-source = c[0].selectbox("Source", sources, index=sources.index(ui.widget_default("source", sources)), key="rel_source")
+# On a simulated screen the planted pairs are the ground truth a reviewer checks first.
+default_source = "planted" if "planted" in sources else sources[0]
+source = c[0].selectbox("Source", sources, index=sources.index(ui.widget_default("source", sources, default_source)),
+                        key="rel_source")
 rcol = None
 if recalled_cols:
     rcol = c[1].selectbox("Recalled at", recalled_cols, format_func=lambda s: s.replace("recalled_", "").replace("_", "/"),
@@ -96,7 +99,8 @@ for label, wells in groups.items():
     if wells.empty:
         st.caption("no wells")
         continue
-    cols = st.columns(max(len(wells), 1) * (1 + (len(on) if per_channel else 0)))
+    # A fixed grid keeps tiles thumbnail-sized however many wells and channels are shown.
+    cols = st.columns(max(6, len(wells) * (1 + (len(on) if per_channel else 0))))
     k = 0
     for _, w in wells.iterrows():
         try:

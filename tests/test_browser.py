@@ -72,7 +72,7 @@ def page(server):
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        pg = browser.new_page(viewport={"width": 1500, "height": 1000})
+        pg = browser.new_page(viewport={"width": 1500, "height": 2000})
         pg.set_default_timeout(90_000)
         yield pg
         browser.close()

@@ -308,12 +308,13 @@ def png_bytes(rgb: np.ndarray) -> bytes:
 
 def channel_legend(screen) -> str:
     """Channel names in their display colours, as inline HTML."""
-    return " ".join(f"<span style='color:{screen.colors[c]};background:#222;padding:1px 6px;border-radius:3px;"
-                    f"font-weight:600'>{c}</span>" for c in screen.channels)
+    return " ".join(f"<span style='white-space:nowrap;margin-right:10px'><span style='display:inline-block;"
+                    f"width:12px;height:12px;background:{screen.colors[c]};border:1px solid #555;"
+                    f"vertical-align:middle;margin-right:4px'></span>{c}</span>" for c in screen.channels)
 
 
 def gallery(screen, wells: pd.DataFrame, channels_on=None, ncols: int = 4, caption_cols=("well_id", "perturbation"),
-            width: int = 160) -> int:
+            width="stretch") -> int:
     """False-colour composites of the given wells in a grid; a well whose images cannot be read
     gets a one-line note instead. Returns how many were shown."""
     from .composite import composite

@@ -32,6 +32,11 @@ def embedder_colors(names) -> dict[str, str]:
     return out
 
 
+def _hatch(base: bool) -> dict:
+    # overlay: the hatch is drawn over the bar colour (the default replaces the fill with it)
+    return dict(shape="/" if base else "", fillmode="overlay", fgcolor="white")
+
+
 def _order(names) -> list[str]:
     return sorted(dict.fromkeys(names), key=lambda n: (embedder_kind(n) != "model", n))
 
@@ -151,7 +156,7 @@ def recall_bars(recall: pd.DataFrame, threshold: str, adjustments=("",), embedde
                         horizontal_spacing=0.04)
     names = _order(r["embedder"])
     colors = embedder_colors(names)
-    sources = sorted(r["source"].unique())
+    sources = sorted(r["source"].unique(), key=lambda s: (s != "planted", s))  # ground truth first
     for k, adj in enumerate(adjustments, start=1):
         ra = r[r["adjusted_for"] == adj]
         for name in names:
@@ -159,13 +164,13 @@ def recall_bars(recall: pd.DataFrame, threshold: str, adjustments=("",), embedde
             base = embedder_kind(name) != "model"
             fig.add_trace(go.Bar(
                 x=sources, y=d["recall"], name=_legend_name(name), legendgroup=name, showlegend=k == 1,
-                marker=dict(color=colors[name], pattern=dict(shape="/" if base else "", fgcolor="white")),
+                marker=dict(color=colors[name], pattern=_hatch(base)),
                 error_y=dict(type="data", symmetric=False, array=(d["ci_high"] - d["recall"]).to_numpy(),
                              arrayminus=(d["recall"] - d["ci_low"]).to_numpy(), thickness=1.2, width=3),
                 hovertemplate=f"<b>{name}</b><br>%{{x}}: recall %{{y:.3f}}<extra></extra>"), row=1, col=k)
-        fig.add_hline(y=null_recall(threshold), line=dict(dash="dash", color="black", width=1),
-                      annotation_text="random null" if k == 1 else None, annotation_position="top left",
-                      row=1, col=k)
+        extra = dict(annotation_text="random null", annotation_position="top left") if k == 1 else {}
+        fig.add_hline(y=null_recall(threshold), line=dict(dash="dash", color="black", width=1), row=1, col=k,
+                      **extra)
     fig.update_layout(barmode="group", height=height, margin=dict(l=10, r=10, t=50, b=10),
                       yaxis_title=f"recall at {threshold}", plot_bgcolor="white",
                       legend=dict(orientation="h", y=-0.15), bargap=0.2)
@@ -187,7 +192,7 @@ def mechanism_bars(recall: pd.DataFrame, threshold: str, source: str | None = No
         d = r[r["embedder"] == name].groupby("mechanism")[["recall", "ci_low", "ci_high"]].mean().reindex(mechs)
         base = embedder_kind(name) != "model"
         fig.add_trace(go.Bar(x=mechs, y=d["recall"], name=_legend_name(name),
-                             marker=dict(color=colors[name], pattern=dict(shape="/" if base else "", fgcolor="white")),
+                             marker=dict(color=colors[name], pattern=_hatch(base)),
                              error_y=dict(type="data", symmetric=False, array=(d["ci_high"] - d["recall"]).to_numpy(),
                                           arrayminus=(d["recall"] - d["ci_low"]).to_numpy(), thickness=1.2, width=3)))
     fig.add_hline(y=null_recall(threshold), line=dict(dash="dash", color="black", width=1),
@@ -208,7 +213,8 @@ def activity_bars(activity: pd.DataFrame, height: int = 320) -> go.Figure:
     for k, col in enumerate(num, start=1):
         d = activity.groupby("embedder")[col].mean().reindex(names)
         fig.add_trace(go.Bar(x=names, y=d.to_numpy(), marker_color=[colors[n] for n in names], showlegend=False,
-                             marker_pattern_shape=["/" if embedder_kind(n) != "model" else "" for n in names]),
+                             marker_pattern=dict(shape=["/" if embedder_kind(n) != "model" else "" for n in names],
+                                   fillmode="overlay", fgcolor="white")),
                       row=1, col=k)
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), plot_bgcolor="white")
     return fig
@@ -234,7 +240,8 @@ def leakage_bars(leak: pd.DataFrame, height: int = 320) -> go.Figure:
     colors = embedder_colors(names)
     d = leak.set_index("embedder").reindex(names)
     fig = go.Figure(go.Bar(x=names, y=d["accuracy"], marker_color=[colors[n] for n in names],
-                           marker_pattern_shape=["/" if embedder_kind(n) != "model" else "" for n in names],
+                           marker_pattern=dict(shape=["/" if embedder_kind(n) != "model" else "" for n in names],
+                                   fillmode="overlay", fgcolor="white"),
                            name="plate accuracy", hovertemplate="%{x}: %{y:.3f}<extra></extra>"))
     if "chance" in d and d["chance"].notna().any():
         fig.add_trace(go.Scatter(x=names, y=d["chance"], mode="lines+markers", name="chance",
@@ -289,6 +296,6 @@ def plate_map(obs: pd.DataFrame, color: str = "perturbation_type", max_plates: i
     fig.update_yaxes(autorange="reversed", tickvals=list(range(nrow)), ticktext=[chr(65 + i) for i in range(nrow)],
                      showgrid=False)
     fig.update_xaxes(showgrid=False, dtick=2)
-    fig.update_layout(height=220 * nrows + 60, margin=dict(l=10, r=10, t=40, b=10), plot_bgcolor="#fafafa",
-                      legend=dict(orientation="h", y=1.12))
+    fig.update_layout(height=220 * nrows + 90, margin=dict(l=10, r=10, t=40, b=10), plot_bgcolor="#fafafa",
+                      legend=dict(orientation="h", y=-0.12, x=0))
     return fig
