@@ -26,7 +26,8 @@ SOURCES = ("CORUM", "StringDB")
 
 def _well_name(i: int, n_cols: int = 24) -> tuple[str, int, int]:
     r, c = divmod(i, n_cols)
-    return f"{chr(65 + r % 26)}{c + 1:02d}", r, c + 1
+    row = chr(65 + r) if r < 26 else "A" + chr(65 + r - 26)  # 1536-well plates: rows A..AF
+    return f"{row}{c + 1:02d}", r, c + 1
 
 
 def make_standin(out, *, n_plates: int = 2, wells_per_plate: int = 40, n_complexes: int = 6,
@@ -59,7 +60,7 @@ def make_standin(out, *, n_plates: int = 2, wells_per_plate: int = 40, n_complex
         plate = f"P{p + 1:02d}"
         ctrl = set(rng.choice(wells_per_plate, n_ctrl_per_plate, replace=False).tolist())
         for w in range(wells_per_plate):
-            well, r, c = _well_name(w)
+            well, r, c = _well_name(w, 24 if wells_per_plate <= 384 else 48)
             if w in ctrl:
                 pert, ptype = "non-targeting", "control"
             else:
