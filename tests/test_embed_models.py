@@ -69,7 +69,7 @@ def test_timm_checkpoint_round_trip(screen, tmp_path, fmt):
     emb = create_embedder(name, weights=str(path))
     emb.prepare(screen, "cpu", channel_stats=channel_stats(screen))
     model.reset_classifier(0)
-    emb.model = model
+    emb.model = model.to(memory_format=torch.channels_last)  # the layout the engine runs in
     imgs = np.stack([screen.load_site(w) for w in screen.obs["well_id"]])
     direct = np.concatenate([emb.batch_features(imgs[i:i + 4]) for i in range(0, 12, 4)])
     np.testing.assert_array_equal(out.iloc[:, 1:].to_numpy(), direct.astype(np.float32))

@@ -64,7 +64,10 @@ class TorchEmbedder(BatchEmbedder):
         self.n_channels = len(screen.channels)
         self.device = device
         self.input_size = self.config.get("img_size")
+        # channels_last: oneDNN's fast convolution layout on CPU (about 1.8x for ResNet-50), and
+        # tensor-core friendly on GPU; the numbers are the same.
         self.model = self.build(self.n_channels if mode == "all" else 1).to(device).eval()
+        self.model = self.model.to(memory_format=torch.channels_last)
         mean, std = channel_stats if channel_stats is not None else (np.zeros(self.n_channels), np.ones(self.n_channels))
         self.mean = torch.as_tensor(np.asarray(mean, np.float32)).view(1, -1, 1, 1).to(device)
         self.std = torch.as_tensor(np.maximum(np.asarray(std, np.float32), 1e-6)).view(1, -1, 1, 1).to(device)
@@ -90,7 +93,7 @@ class TorchEmbedder(BatchEmbedder):
 
         with torch.inference_mode(), autocast(self.device):
             x = torch.from_numpy(np.ascontiguousarray(imgs)).to(self.device, non_blocking=True)
-            x = self.preprocess(x)
+            x = self.preprocess(x).contiguous(memory_format=torch.channels_last)
             out = self.forward(x).float()
         if self.config["channel_mode"] == "per_channel":
             out = out.reshape(imgs.shape[0], -1)

@@ -104,7 +104,7 @@ def train(dataset, out, *, epochs: int = 20, seed: int = 0, device: str = "auto"
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            model = build_model(c, len(classes), width, emb_dim).to(device)
+            model = build_model(c, len(classes), width, emb_dim).to(device).to(memory_format=torch.channels_last)
             gen = torch.Generator().manual_seed(seed)
             opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
             steps_per_epoch = max(1, n // batch_size)
@@ -131,6 +131,7 @@ def train(dataset, out, *, epochs: int = 20, seed: int = 0, device: str = "auto"
                     x = torch.rot90(x, k, dims=(2, 3))
                     if int(torch.randint(2, (1,), generator=gen)):
                         x = torch.flip(x, dims=(3,))
+                    x = x.contiguous(memory_format=torch.channels_last)
                     y = y_all[idx].to(device)
                     with autocast(device):
                         logits = model(x)
@@ -205,7 +206,7 @@ class WeaklySupervised(TorchEmbedder):
         model = build_model(meta["in_chans"], meta["n_classes"], meta["width"], meta["emb_dim"])
         model.load_state_dict(sd)
         self.device = device
-        self.model = model.to(device).eval()
+        self.model = model.to(device).eval().to(memory_format=torch.channels_last)
         self.input_size = int(meta["img_size"])
         self.mean = torch.tensor(meta["mean"], dtype=torch.float32).view(1, -1, 1, 1).to(device)
         self.std = torch.tensor(meta["std"], dtype=torch.float32).view(1, -1, 1, 1).to(device)
@@ -227,5 +228,6 @@ class WeaklySupervised(TorchEmbedder):
 
         with torch.inference_mode(), autocast(self.device):
             x = self.preprocess(torch.from_numpy(np.ascontiguousarray(imgs)).to(self.device))
+            x = x.contiguous(memory_format=torch.channels_last)
             return self.forward(x).float().cpu().numpy()
 
