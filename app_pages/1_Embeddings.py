@@ -50,8 +50,9 @@ with st.expander("Map settings"):
     min_dist = s2.slider("UMAP min_dist", 0.0, 0.99, 0.1, step=0.05, key="umap_md")
 ui.url_set(level=level, emb_a=emb_a, emb_b=emb_b, color=color)
 
-hover = ["well_id", "perturbation", "plate", "cell_count", color] if level == "well" else \
-    ["perturbation", "perturbation_type", "n_wells", "cell_count", color]
+# the colour's own value is added to the hover by the figure builder
+hover = ["well_id", "perturbation", "plate", "cell_count"] if level == "well" else \
+    ["perturbation", "perturbation_type", "n_wells", "cell_count"]
 hover = list(dict.fromkeys(h for h in hover if h in frame_base.columns))
 
 frames = {}

@@ -46,6 +46,26 @@ def _legend_name(n: str) -> str:
 
 
 # -- embeddings --------------------------------------------------------------------------------------
+_HOVER_CACHE: dict = {}
+
+
+def hover_text(df: pd.DataFrame, cols) -> np.ndarray:
+    """One preformatted hover string per row. Cached per (table, columns): the colouring table of a
+    222k-well map is a long-lived cached object, and formatting it is most of a recolour's cost."""
+    key = (id(df), len(df), tuple(cols))
+    hit = _HOVER_CACHE.get(key)
+    if hit is not None and hit[0] is df:
+        return hit[1]
+    parts = [f"{c}: " + df[c].map(_fmt).astype(str).to_numpy(dtype=object) for c in cols]
+    text = parts[0] if parts else np.full(len(df), "", dtype=object)
+    for p in parts[1:]:
+        text = text + "<br>" + p
+    if len(_HOVER_CACHE) > 8:
+        _HOVER_CACHE.clear()
+    _HOVER_CACHE[key] = (df, text)
+    return text
+
+
 def embedding_scatter(df: pd.DataFrame, color: str | None, *, categorical: bool | None = None,
                       hover_cols=(), highlight=None, max_hover: int = 20000, title: str = "",
                       point_size: float | None = None, height: int = 520) -> tuple[go.Figure, list[np.ndarray]]:
@@ -55,22 +75,31 @@ def embedding_scatter(df: pd.DataFrame, color: str | None, *, categorical: bool 
     Beyond ``max_hover`` points the coloured traces carry no hover text (a 222k-point hover payload
     is megabytes of JSON); a transparent layer over a random ``max_hover`` sample carries it.
     ``highlight``: row positions drawn on top with a black outline (the linked selection).
+    Traces are collected and handed to the Figure at once: ``add_trace`` deep-copies every array.
     """
     n = len(df)
     x = df["x"].to_numpy(np.float32)
     y = df["y"].to_numpy(np.float32)
     size = point_size or (7 if n < 2000 else 4 if n < 30000 else 2)
     big = n > max_hover
+    # The fixed hover columns are formatted once per table (cached); the colour's value is appended
+    # per figure, and only for the points that carry hover text.
     hover_cols = [c for c in hover_cols if c in df.columns]
-    fig = go.Figure()
+    add_color = bool(color) and color in df.columns and color not in hover_cols
+    text_all = None
+    if hover_cols or add_color:
+        text_all = hover_text(df, hover_cols)
+        if add_color and not big:
+            text_all = text_all + f"<br>{color}: " + df[color].map(_fmt).astype(str).to_numpy(dtype=object)
+    traces: list = []
     curves: list[np.ndarray] = []
 
     def hover_args(rows):
-        if big or not hover_cols:
-            return dict(hoverinfo="skip") if big else {}
-        cd = np.column_stack([df[c].iloc[rows].map(_fmt).to_numpy(dtype=object) for c in hover_cols])
-        tmpl = "<br>".join(f"<b>{c}</b>: %{{customdata[{i}]}}" for i, c in enumerate(hover_cols))
-        return dict(customdata=cd, hovertemplate=tmpl + "<extra></extra>")
+        if big:
+            return dict(hoverinfo="skip")
+        if text_all is None:
+            return {}
+        return dict(text=text_all[rows], hovertemplate="%{text}<extra></extra>")
 
     values = df[color] if color and color in df.columns else None
     if values is not None and categorical is None:
@@ -78,22 +107,28 @@ def embedding_scatter(df: pd.DataFrame, color: str | None, *, categorical: bool 
             or values.nunique() <= 12
     if values is None:
         rows = np.arange(n)
-        fig.add_trace(go.Scattergl(x=x, y=y, mode="markers", marker=dict(size=size, color="#1f77b4"),
+        traces.append(go.Scattergl(x=x, y=y, mode="markers", marker=dict(size=size, color="#1f77b4"),
                                    name="wells", showlegend=False, **hover_args(rows)))
         curves.append(rows)
     elif categorical:
-        labels = values.astype(str).fillna("NA").to_numpy()
-        counts = pd.Series(labels).value_counts()
-        top = list(counts.index[:CATEGORICAL_MAX])
-        rest = ~np.isin(labels, top)
+        codes, uniques = pd.factorize(values.astype(str), sort=False)
+        counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+        top = np.argsort(-counts, kind="stable")[:CATEGORICAL_MAX]
+        order = sorted(top, key=lambda k: _natural(str(uniques[k])))
+        in_top = np.zeros(len(uniques) + 1, bool)
+        in_top[top] = True
+        rest = ~in_top[codes]
         if rest.any():
             rows = np.flatnonzero(rest)
-            fig.add_trace(go.Scattergl(x=x[rows], y=y[rows], mode="markers", name=f"other ({len(counts) - len(top)})",
+            traces.append(go.Scattergl(x=x[rows], y=y[rows], mode="markers",
+                                       name=f"other ({len(uniques) - len(top)})",
                                        marker=dict(size=size, color=OTHER), **hover_args(rows)))
             curves.append(rows)
-        for i, lab in enumerate(sorted(top, key=_natural)):
-            rows = np.flatnonzero(labels == lab)
-            fig.add_trace(go.Scattergl(x=x[rows], y=y[rows], mode="markers", name=str(lab),
+        by_code = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[by_code], np.arange(len(uniques) + 1))
+        for i, k in enumerate(order):
+            rows = np.sort(by_code[bounds[k]:bounds[k + 1]])
+            traces.append(go.Scattergl(x=x[rows], y=y[rows], mode="markers", name=str(uniques[k]),
                                        marker=dict(size=size, color=CATEGORY_COLORS[i % len(CATEGORY_COLORS)]),
                                        **hover_args(rows)))
             curves.append(rows)
@@ -101,31 +136,33 @@ def embedding_scatter(df: pd.DataFrame, color: str | None, *, categorical: bool 
         v = pd.to_numeric(values, errors="coerce").to_numpy(np.float32)
         rows = np.arange(n)
         lo, hi = np.nanpercentile(v, [1, 99]) if np.isfinite(v).any() else (0, 1)
-        fig.add_trace(go.Scattergl(x=x, y=y, mode="markers", name=color, showlegend=False,
+        traces.append(go.Scattergl(x=x, y=y, mode="markers", name=color, showlegend=False,
                                    marker=dict(size=size, color=v, colorscale="Viridis", cmin=float(lo),
                                                cmax=float(hi) if hi > lo else float(lo) + 1,
                                                colorbar=dict(title=dict(text=color, side="right"), thickness=12)),
                                    **hover_args(rows)))
         curves.append(rows)
-    if big and hover_cols:
+    if big and text_all is not None:
         rows = np.sort(np.random.default_rng(0).choice(n, max_hover, replace=False))
-        cd = np.column_stack([df[c].iloc[rows].map(_fmt).to_numpy(dtype=object) for c in hover_cols])
-        tmpl = "<br>".join(f"<b>{c}</b>: %{{customdata[{i}]}}" for i, c in enumerate(hover_cols))
-        fig.add_trace(go.Scattergl(x=x[rows], y=y[rows], mode="markers", name="hover sample",
+        text = text_all[rows]
+        if add_color:
+            text = text + f"<br>{color}: " + df[color].iloc[rows].map(_fmt).astype(str).to_numpy(dtype=object)
+        traces.append(go.Scattergl(x=x[rows], y=y[rows], mode="markers", name="hover sample",
                                    showlegend=False, marker=dict(size=size + 2, opacity=0),
-                                   customdata=cd, hovertemplate=tmpl + "<extra></extra>"))
+                                   text=text, hovertemplate="%{text}<extra></extra>"))
         curves.append(rows)
     if highlight is not None and len(highlight):
         rows = np.asarray(highlight, dtype=int)
-        fig.add_trace(go.Scattergl(x=x[rows], y=y[rows], mode="markers", name=f"selected ({len(rows)})",
+        traces.append(go.Scattergl(x=x[rows], y=y[rows], mode="markers", name=f"selected ({len(rows)})",
                                    marker=dict(size=size + 4, color="rgba(0,0,0,0)",
                                                line=dict(color="black", width=1.5)), hoverinfo="skip"))
         curves.append(rows)
-    fig.update_layout(title=dict(text=title, x=0.01), height=height, margin=dict(l=10, r=10, t=40, b=10),
-                      dragmode="lasso", legend=dict(itemsizing="constant", font=dict(size=11)),
-                      xaxis=dict(title="UMAP 1", showticklabels=False, zeroline=False),
-                      yaxis=dict(title="UMAP 2", showticklabels=False, zeroline=False),
-                      plot_bgcolor="white", uirevision=title)
+    fig = go.Figure(data=traces, layout=dict(
+        title=dict(text=title, x=0.01), height=height, margin=dict(l=10, r=10, t=40, b=10),
+        dragmode="lasso", legend=dict(itemsizing="constant", font=dict(size=11)),
+        xaxis=dict(title=dict(text="UMAP 1"), showticklabels=False, zeroline=False),
+        yaxis=dict(title=dict(text="UMAP 2"), showticklabels=False, zeroline=False),
+        plot_bgcolor="white", uirevision=title))
     return fig, curves
 
 
