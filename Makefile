@@ -37,7 +37,7 @@ $(DEMO)/models/weakly_supervised.pt: $(TRAIN)/dataset.json | $(SETUP)
 
 $(DEMO)/results/summary.json: $(DEMO)/dataset.json $(DEMO)/models/weakly_supervised.pt
 	$(BIN)/bioviz embed --dataset $(DEMO) --embedders all
-	$(BIN)/bioviz benchmark --dataset $(DEMO)
+	$(BIN)/bioviz benchmark --dataset $(DEMO) --adjust density
 
 demo: $(DEMO)/results/summary.json
 
