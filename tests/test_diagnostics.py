@@ -186,7 +186,8 @@ def test_run_benchmark_writes_every_file(tmp_path):
     recall = pd.read_csv(res / "recall.csv", keep_default_na=False)
     assert list(recall.columns) == ["embedder", "source", "threshold", "recall", "ci_low", "ci_high",
                                     "adjusted_for", "mechanism", "n_pairs", "null_size"]
-    assert set(recall.embedder) == {"model", "random", "confounder:cell_count", "confounder:intensity"}
+    # no one-feature "confounder:cell_count": its cosines are +-1 and its recall 0 by construction
+    assert set(recall.embedder) == {"model", "random", "confounder:intensity"}
     assert set(recall.adjusted_for) == {"", "density+plate"}
     r = recall[(recall.threshold == "0.05_0.95") & (recall.adjusted_for == "")].set_index("embedder")
     assert r.loc["model", "recall"] > 0.3 and r.loc["model", "recall"] > 2 * r.loc["random", "recall"]
@@ -197,7 +198,8 @@ def test_run_benchmark_writes_every_file(tmp_path):
         assert c in pairs.columns
     probes = pd.read_csv(res / "probes.csv")
     assert list(probes.columns) == ["embedder", "confounder", "metric", "value"]
-    assert probes.query("embedder == 'confounder:cell_count' and confounder == 'cell_count'").value.iloc[0] > 0.9
+    assert probes.query("embedder == 'confounder:intensity' and confounder == 'intensity_ER'").value.iloc[0] > 0.9
+    assert probes.query("embedder == 'random' and confounder == 'intensity_ER'").value.iloc[0] < 0.1
     cka = pd.read_csv(res / "cka.csv")
     assert cka.query("embedder_a == 'model' and embedder_b == 'model'").cka.iloc[0] == pytest.approx(1.0)
     act = pd.read_csv(res / "activity.csv")

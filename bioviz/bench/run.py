@@ -70,10 +70,14 @@ def load_confounders(screen) -> pd.DataFrame | None:
 
 
 def confounder_baselines(conf: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Embeddings made of confounders alone: what recall a screen gives for free."""
+    """Embeddings made of confounders alone: what recall a screen gives for free.
+
+    Cell count alone is not one of them: a one-feature map has cosines of +-1 only, so its recall
+    is 0 by construction, which would read as "density explains nothing". The ``cell_count``
+    embedder (count and nucleus area) is the density baseline.
+    """
     out = {}
     groups = {
-        "confounder:cell_count": ["cell_count"],
         "confounder:intensity": [c for c in conf.columns if c.startswith("intensity_")],
     }
     for name, cols in groups.items():
