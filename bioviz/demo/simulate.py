@@ -21,7 +21,7 @@ COLORS = {"DNA": "#0000FF", "ER": "#00FF00", "RNA": "#FFFF00", "AGP": "#FF0000",
 CONTROL = "non-targeting"
 CELL_TYPE = "U2OS (simulated)"
 MECHANISMS = ("morphology", "density", "intensity", "none")
-MECHANISM_SHARE = {"morphology": 0.40, "density": 0.20, "intensity": 0.15, "none": 0.25}
+MECHANISM_SHARE = {"morphology": 0.35, "density": 0.30, "intensity": 0.15, "none": 0.20}
 # Axes of the planted morphology space; render.py turns a point here into cell shapes.
 MORPH_FEATURES = ("nuclear_size", "nuclear_shape", "mito_fragmentation", "actin_texture",
                   "er_spread", "cell_size")
@@ -137,7 +137,7 @@ def plant_genes(complexes, rng: np.random.Generator) -> pd.DataFrame:
             direction /= np.linalg.norm(direction)
             base = rng.uniform(0.4, 1.6)
         elif mech == "density":
-            base = rng.uniform(0.35, 0.6)
+            base = rng.uniform(0.5, 0.75)
         elif mech == "intensity":
             channel = str(rng.choice(INTENSITY_CHANNELS))
             base = rng.choice([-1.0, 1.0]) * rng.uniform(0.3, 0.55)
