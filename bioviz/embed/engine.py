@@ -145,6 +145,11 @@ def _run_images(screen, embs, fingerprint, *, device, batch_size, workers, chunk
         for k in work:
             lo, hi = k * chunk_size, min(n, (k + 1) * chunk_size)
             batches += [list(range(s, min(hi, s + batch_size))) for s in range(lo, hi, batch_size)]
+        if device == "cpu" and not any(site for site, _ in plan.values()):
+            # Networks alone on a CPU: the forward pass already uses every core, and a reader
+            # process preempting one of its threads stalls them all at the next barrier;
+            # decoding in between batches costs only the decoding itself.
+            workers = 0
         ds = SiteDataset(screen, plan, chunk_size, shape)
         loader = torch.utils.data.DataLoader(ds, batch_sampler=batches, num_workers=workers,
                                              collate_fn=_collate, worker_init_fn=_worker_init if workers else None,
