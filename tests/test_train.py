@@ -64,3 +64,41 @@ def test_cli_embed_errors_are_one_line(screens, capsys):
     assert "random" in capsys.readouterr().out
     df = pd.read_parquet(bench.embeddings_dir / "random.parquet")
     assert df.shape == (bench.n_sites, 4)
+
+
+def test_cell_crops_one_per_nucleus_centred_on_it(screens):
+    from bioviz.embed.weakly_supervised import cell_crops, crop_size_for
+    from bioviz.segment import count_nuclei
+
+    bench, _ = screens
+    img = bench.load_site(bench.obs["well_id"].iloc[3])
+    crop = crop_size_for(7.0)
+    assert crop % 8 == 0 and 16 <= crop <= 96
+    crops = cell_crops(img, 0, crop, nucleus_diameter=7.0)
+    assert len(crops) == count_nuclei(img[0], nucleus_diameter=7.0) > 0
+    assert crops.shape[1:] == (img.shape[0], crop, crop)
+    # the DNA stain is brightest at the centre of a crop: each crop sits on its nucleus
+    centre = crops[:, 0, crop // 2 - 1:crop // 2 + 2, crop // 2 - 1:crop // 2 + 2].mean((1, 2))
+    assert (centre > crops[:, 0].mean((1, 2))).all()
+
+
+def test_self_standardised_model_ignores_stain_intensity(screens, tmp_path):
+    """norm='image': a site imaged 1.6x brighter embeds the same (intensity is not learnable)."""
+    from bioviz.embed import create_embedder
+
+    bench, tr = screens
+    train(tr, tmp_path / "m.pt", epochs=1, seed=0, workers=0, threads=1)
+    emb = create_embedder("weakly_supervised", weights=str(tmp_path / "m.pt"))
+    emb.resolve(bench)
+    emb.prepare(bench)
+    imgs = np.stack([bench.load_site(w) for w in bench.obs["well_id"].iloc[:4]])
+    a = emb.batch_features(imgs)
+    b = emb.batch_features(imgs * 1.6)
+    assert np.abs(a).max() > 0
+    np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+
+
+def test_old_whole_site_checkpoint_is_refused_with_a_hint(tmp_path):
+    torch.save({"state_dict": {}, "meta": {"arch": "bioviz_small_cnn_v1"}}, tmp_path / "old.pt")
+    with pytest.raises(EmbedderError, match="retrain"):
+        read_checkpoint(tmp_path / "old.pt")

@@ -24,10 +24,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="MODEL.pt",
                    help="checkpoint to write; <benchmark dataset>/models/weakly_supervised.pt is the default "
                         "the embedder looks for")
-    p.add_argument("--epochs", type=int, default=20, metavar="N", help="(default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=8, metavar="N", help="passes over all cell crops (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="(default: %(default)s)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="(default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=64, metavar="N", help="(default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=256, metavar="N", help="cell crops per step (default: %(default)s)")
+    p.add_argument("--norm", default="image", choices=["image", "dataset"],
+                   help="image: standardise each cell crop on its own, so stain intensity cannot be learned; "
+                        "dataset: one mean/sd per channel (default: %(default)s)")
     p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default: %(default)s)")
     p.add_argument("--width", type=int, default=16, metavar="N", help="channels of the first conv block (default: %(default)s)")
     p.add_argument("--workers", type=int, default=None, metavar="N", help="image reading processes")
@@ -45,10 +48,10 @@ def run(args) -> int:
     bars: dict = {}
 
     def progress(done, total, msg):
-        key = "read" if msg.startswith("reading") else "train"
+        key = "read" if msg.startswith(("reading", "cropping")) else "train"
         bar = bars.get(key)
         if bar is None:
-            bar = bars[key] = tqdm(total=total, desc="reading images" if key == "read" else "training",
+            bar = bars[key] = tqdm(total=total, desc="segmenting and cropping cells" if key == "read" else "training",
                                    unit="site" if key == "read" else "batch", dynamic_ncols=True)
         if key == "train":
             bar.set_postfix_str(msg)
@@ -57,7 +60,7 @@ def run(args) -> int:
     try:
         meta = train(args.dataset, args.out, epochs=args.epochs, seed=args.seed, device=args.device,
                      batch_size=args.batch_size, workers=args.workers, threads=args.threads, lr=args.lr, width=args.width,
-                     progress=progress)
+                     norm=args.norm, progress=progress)
     finally:
         for bar in bars.values():
             bar.close()
