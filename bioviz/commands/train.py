@@ -24,7 +24,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="MODEL.pt",
                    help="checkpoint to write; <benchmark dataset>/models/weakly_supervised.pt is the default "
                         "the embedder looks for")
-    p.add_argument("--epochs", type=int, default=8, metavar="N", help="passes over all cell crops (default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=16, metavar="N", help="passes over all cell crops (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="(default: %(default)s)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="(default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=256, metavar="N", help="cell crops per step (default: %(default)s)")

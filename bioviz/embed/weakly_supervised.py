@@ -121,7 +121,7 @@ def _load_crops(screen, workers: int, progress=None):
     return crops, np.concatenate(sites), crop, diameter
 
 
-def train(dataset, out, *, epochs: int = 8, seed: int = 0, device: str = "auto", batch_size: int = 256,
+def train(dataset, out, *, epochs: int = 16, seed: int = 0, device: str = "auto", batch_size: int = 256,
           workers: int | None = None, threads: int | None = 2, lr: float = 3e-3, width: int = 16,
           emb_dim: int = 128, norm: str = "image", progress=None) -> dict:
     """Train the weakly supervised CNN on ``dataset`` (a path or Screen); write the checkpoint to ``out``.
