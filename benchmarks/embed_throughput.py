@@ -27,7 +27,7 @@ def subset_screen(src, n: int, where: Path):
     from bioviz.screen import read_screen, write_screen
 
     obs = src.obs.iloc[:n].copy()
-    (where / "images").symlink_to(src.root / "images")
+    (where / "images").symlink_to(Path(src.root).resolve() / "images")  # absolute: a relative --dataset must work
     write_screen(where, obs, channels=src.channels, colors=src.colors, control_label=src.control_label)
     return read_screen(where)
 
@@ -117,7 +117,7 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         screen = subset_screen(full, min(args.sites, full.n_sites), Path(tmp))
-        weights = full.root / "models/weakly_supervised.pt"
+        weights = Path(full.root).resolve() / "models/weakly_supervised.pt"
         if "weakly_supervised" in names and weights.exists():
             (Path(tmp) / "models").mkdir()
             (Path(tmp) / "models/weakly_supervised.pt").symlink_to(weights)
