@@ -142,10 +142,10 @@ def _scorecard(screen, status):
                   else st.column_config.NumberColumn(c, format="%.3f")) for c in num}
     st.dataframe(card, hide_index=True, column_config=config, key="scorecard")
     ui.download_csv(card, "scorecard")
-    _headline(card)
+    _headline(card, screen, th)
 
 
-def _headline(card):
+def _headline(card, screen=None, threshold="0.05_0.95"):
     """One sentence per kind of finding, so a reviewer sees the story without reading numbers."""
     drop_col = next((c for c in card.columns if c.startswith("drop")), None)
     base = card[card["kind"] == "baseline"]
@@ -161,6 +161,10 @@ def _headline(card):
         top_base = base.sort_values("mean recall", ascending=False).iloc[0]
         notes.append(f"Best model **{best['embedder']}**: mean recall {best['mean recall']:.2f} vs "
                      f"{top_base['mean recall']:.2f} for the best baseline ({top_base['embedder']}).")
+    if screen is not None and screen.truth is not None:
+        from bioviz.dashboard.findings import truth_findings
+
+        notes += truth_findings(ui.pairs(screen), threshold=threshold)
     for n in notes:
         st.markdown("- " + n)
 

@@ -1,0 +1,46 @@
+"""Sentences for a review meeting, computed from the planted truth of a simulated screen.
+
+On the demo the answer is known, so the scorecard can say it in words: which baseline's recall is
+planted density, and which model recovers planted-morphology pairs that no baseline recalls.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from .datasets import embedder_kind
+
+
+def truth_findings(pairs: pd.DataFrame, *, threshold: str = "0.05_0.95", source: str = "CORUM") -> list[str]:
+    """Markdown sentences; empty when the pairs carry no planted mechanism."""
+    flag, also = f"recalled_{threshold}", f"also_recalled_{threshold}"
+    if pairs is None or "mechanism" not in pairs or flag not in pairs:
+        return []
+    p = pairs[(pairs["source"] == source) & (pairs["adjusted_for"].fillna("") == "")]
+    if p.empty:
+        return []
+    notes = []
+    rec = p[p[flag].astype(bool)]
+    kinds = {e: embedder_kind(e) for e in p["embedder"].unique()}
+    # the baseline whose recalled pairs are most concentrated on planted density
+    share = (rec.assign(d=rec["mechanism"] == "density").groupby("embedder")["d"].agg(["mean", "size"]))
+    share = share[[kinds[e] == "baseline" and n >= 5 for e, n in zip(share.index, share["size"])]]
+    if len(share):
+        e = share["mean"].idxmax()
+        line = (f"**{e}**: {share.loc[e, 'mean']:.0%} of the {source} pairs it recalls are planted "
+                f"*density* pairs (cells lost), not shared morphology")
+        adj = pairs[(pairs["source"] == source) & (pairs["embedder"] == e) & (pairs["adjusted_for"].fillna("") != "")]
+        if len(adj):
+            before = int(((p["embedder"] == e) & p[flag].astype(bool) & (p["mechanism"] == "density")).sum())
+            after = int((adj[flag].astype(bool) & (adj["mechanism"] == "density")).sum())
+            line += f"; adjusted for {adj['adjusted_for'].iloc[0]}, {before} of them fall to {after}"
+        notes.append(line + ".")
+    # models: planted-morphology pairs recalled by no baseline
+    for e in [e for e, k in kinds.items() if k == "model"]:
+        mine = rec[(rec["embedder"] == e) & (rec["mechanism"] == "morphology")]
+        if also in mine:
+            alone = int((mine[also] == "alone").sum())
+            total = int((p[(p["embedder"] == e)]["mechanism"] == "morphology").sum())
+            if len(mine):
+                notes.append(f"**{e}** recalls {len(mine)} of {total} planted *morphology* {source} pairs; "
+                             f"{alone} of them are recalled by no baseline (open them on *Relationships*).")
+    return notes
