@@ -28,6 +28,10 @@ def test_truth_findings_name_density_baseline_and_model_only_pairs():
                         "recalled by no baseline (open them on *Relationships*).")
 
 
+def test_threshold_as_the_dashboard_writes_it():
+    assert truth_findings(_pairs(), threshold="0.05/0.95") == truth_findings(_pairs())
+
+
 def test_no_truth_no_findings():
     assert truth_findings(_pairs().drop(columns="mechanism")) == []
     assert truth_findings(None) == []

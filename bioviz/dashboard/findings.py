@@ -12,6 +12,7 @@ from .datasets import embedder_kind
 
 def truth_findings(pairs: pd.DataFrame, *, threshold: str = "0.05_0.95", source: str = "CORUM") -> list[str]:
     """Markdown sentences; empty when the pairs carry no planted mechanism."""
+    threshold = str(threshold).replace("/", "_")  # the dashboard shows 0.05/0.95; files say 0.05_0.95
     flag, also = f"recalled_{threshold}", f"also_recalled_{threshold}"
     if pairs is None or "mechanism" not in pairs or flag not in pairs:
         return []
