@@ -117,3 +117,19 @@ def test_real_six_channel_tiff_site_reads_through_the_same_reader():
     assert all(p.shape == (1080, 1080) and p.dtype == np.uint16 for p in planes)
     dna = to_float(planes[4])
     assert 0 < dna.mean() < 1 and dna.std() > 0
+
+
+def test_atomic_writes_leave_no_temp_files_and_honour_umask(tmp_path):
+    import os
+
+    from bioviz import atomic
+
+    atomic.write_text(tmp_path / "a.txt", "x")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o666 & ~umask
+    with pytest.raises(RuntimeError):
+        with atomic.atomic_path(tmp_path / "a.txt") as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("interrupted")
+    assert (tmp_path / "a.txt").read_text() == "x" and sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
