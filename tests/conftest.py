@@ -35,3 +35,14 @@ def small_screen(tmp_path):
             rows.append(rec)
     write_screen(tmp_path, pd.DataFrame(rows), channels=["DNA", "RNA"], control_label="NT", name="small")
     return tmp_path
+
+
+def cellprofiler_nucleus_count(outlines: np.ndarray) -> int:
+    """Nuclei CellProfiler outlined: closed regions inside its outline drawing (the reference count)."""
+    from scipy import ndimage as ndi
+
+    line = outlines.reshape(outlines.shape[0], outlines.shape[1], -1).max(-1) > 0
+    lab, n = ndi.label(~line)
+    areas = np.bincount(lab.ravel())
+    background = int(np.argmax(areas[1:])) + 1
+    return int(sum(1 for k in range(1, n + 1) if k != background and areas[k] >= 50))

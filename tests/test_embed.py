@@ -11,6 +11,7 @@ from bioviz.embed.engine import channel_stats
 from bioviz.embed.seg import segment_site
 from bioviz.errors import EmbedderError
 from bioviz.screen import read_screen
+from conftest import cellprofiler_nucleus_count
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 REAL = SHARED / "data/real/images/pediatric_cancer_atlas_BR00143976_C03_s3/images"
@@ -119,16 +120,6 @@ def test_confounder_table_columns(demo):
     assert c["intensity_DNA"][:5].mean() == pytest.approx(mean_dna, rel=1e-5)
 
 
-def _cellprofiler_count(outlines):
-    from scipy import ndimage as ndi
-
-    line = outlines.reshape(outlines.shape[0], outlines.shape[1], -1).max(-1) > 0
-    lab, n = ndi.label(~line)
-    areas = np.bincount(lab.ravel())
-    background = int(np.argmax(areas[1:])) + 1
-    return int(sum(1 for k in range(1, n + 1) if k != background and areas[k] >= 50))
-
-
 @pytest.mark.skipif(not REAL.exists(), reason="../shared (real Cell Painting field) is absent")
 def test_cell_count_real_site_within_15_percent_of_cellprofiler(tmp_path):
     """The 6-channel field through the whole embedder path: a screen folder of its TIFFs."""
@@ -152,7 +143,7 @@ def test_cell_count_real_site_within_15_percent_of_cellprofiler(tmp_path):
     # ch5 is the Hoechst channel in this plate's naming (the CellProfiler OrigDNA image).
     count = embed(screen, ["cell_count"], configs={"cell_count": {"nuclear_channel": "ch5"}},
                   workers=0, confounders=False)["cell_count"]["f0"].iloc[0]
-    reference = _cellprofiler_count(tifffile.imread(REAL / "outlines/NucleiOutlines_BR00143976_C03_3.tiff"))
+    reference = cellprofiler_nucleus_count(tifffile.imread(REAL / "outlines/NucleiOutlines_BR00143976_C03_3.tiff"))
     assert 30 <= reference <= 45
     assert abs(count - reference) / reference <= 0.15, (count, reference)
 

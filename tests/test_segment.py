@@ -6,6 +6,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from bioviz.segment import count_nuclei, estimate_nucleus_diameter, segment_nuclei
+from conftest import cellprofiler_nucleus_count
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 REAL = SHARED / "data/real/images/pediatric_cancer_atlas_BR00143976_C03_s3/images"
@@ -54,21 +55,12 @@ def test_border_nuclei_can_be_excluded():
     assert count_nuclei(img, exclude_border=True) == 1
 
 
-def _cellprofiler_count(outlines: np.ndarray) -> int:
-    """Nuclei CellProfiler outlined: closed regions inside the outline drawing."""
-    line = outlines.reshape(outlines.shape[0], outlines.shape[1], -1).max(-1) > 0
-    lab, n = ndi.label(~line)
-    areas = np.bincount(lab.ravel())
-    background = int(np.argmax(areas[1:])) + 1
-    return int(sum(1 for k in range(1, n + 1) if k != background and areas[k] >= 50))
-
-
 @pytest.mark.skipif(not REAL.exists(), reason="../shared (real Cell Painting field) is absent")
 def test_real_field_within_15_percent_of_cellprofiler():
     import tifffile
 
     dna = tifffile.imread(REAL / "orig/r03c03f03p01-ch5sk1fk1fl1.tiff")
-    reference = _cellprofiler_count(tifffile.imread(REAL / "outlines/NucleiOutlines_BR00143976_C03_3.tiff"))
+    reference = cellprofiler_nucleus_count(tifffile.imread(REAL / "outlines/NucleiOutlines_BR00143976_C03_3.tiff"))
     assert 30 <= reference <= 45  # the outline file holds ~36 nuclei
     ours = count_nuclei(dna)
     assert abs(ours - reference) / reference <= 0.15, (ours, reference)
