@@ -1,5 +1,4 @@
 """Embeddings: two UMAPs side by side with linked lasso selection, any colouring, a well gallery."""
-import numpy as np
 import pandas as pd
 import streamlit as st
 

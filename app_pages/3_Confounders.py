@@ -1,5 +1,4 @@
 """Confounders: what each embedding knows about cell density, stains and plate, and how alike they are."""
-import pandas as pd
 import streamlit as st
 
 from bioviz.dashboard import datasets as ds

@@ -1,5 +1,4 @@
 """Relationships drill-down: a gene's known pairs, who recalls them, and the images behind a pair."""
-import numpy as np
 import pandas as pd
 import streamlit as st
 

@@ -133,8 +133,8 @@ def main(argv=None) -> int:
         elif "weakly_supervised" in names:
             print(f"weakly_supervised skipped: no {weights} (bioviz train first)")
             names.remove("weakly_supervised")
-        print(f"| embedder | features | sites/s | channel images/s | seconds |")
-        print(f"| --- | ---: | ---: | ---: | ---: |")
+        print("| embedder | features | sites/s | channel images/s | seconds |")
+        print("| --- | ---: | ---: | ---: | ---: |")
         for name in ([] if args.ratio_only else names):
             t0 = time.perf_counter()
             df = embed(screen, [name], force=True, batch_size=args.batch_size, workers=workers,

@@ -6,7 +6,6 @@ of the real tiny demo pipeline checks the pages read the files the other modules
 """
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -73,22 +72,22 @@ def test_home_scorecard_matches_recall_file(standin):
     assert at.metric[0].value == "2"
     card = df_with(at, "recall CORUM")
     rec = pd.read_csv(standin / "results" / "recall.csv")
-    raw = rec[(rec.lower == 5) & rec.adjusted_for.isna() & rec.mechanism.isna() & (rec.source == "CORUM")]
+    raw = rec[(rec.threshold == "0.05_0.95") & rec.adjusted_for.isna() & rec.mechanism.isna() & (rec.source == "CORUM")]
     got = card.set_index("embedder")["recall CORUM"]
     for _, r in raw.iterrows():
         assert got[r.embedder] == pytest.approx(r.recall)
-    assert "drop adjusted for cell_count" in card.columns and "cell-count R²" in card.columns
+    assert "drop adjusted for density" in card.columns and "cell-count R²" in card.columns
     assert "baseline" in set(card["kind"]) and card["kind"].iloc[0] == "model"
     # the status table lists each embedding as computed
     status = df_with(at, "written")
     assert set(status["item"]) >= {"weakly_supervised", "cell_count", "recall.csv"}
     # changing the threshold changes the numbers shown and the URL
-    at.selectbox(key="home_threshold").select("10/90").run()
+    at.selectbox(key="home_threshold").select("0.1/0.9").run()
     card10 = df_with(at, "recall CORUM").set_index("embedder")["recall CORUM"]
-    raw10 = rec[(rec.lower == 10) & rec.adjusted_for.isna() & rec.mechanism.isna() & (rec.source == "CORUM")]
+    raw10 = rec[(rec.threshold == "0.1_0.9") & rec.adjusted_for.isna() & rec.mechanism.isna() & (rec.source == "CORUM")]
     for _, r in raw10.iterrows():
         assert card10[r.embedder] == pytest.approx(r.recall)
-    assert at.query_params["threshold"] == "10/90"
+    assert at.query_params["threshold"] == "0.1/0.9"
 
 
 def test_home_bad_dataset_is_a_friendly_message(tmp_path):
@@ -179,7 +178,7 @@ def test_recall_bars_follow_widgets(standin):
     assert bars[1]["marker"]["pattern"]["shape"] == "/"  # baselines hatched
     assert any(s.get("line", {}).get("dash") == "dash" for s in fig["layout"]["shapes"])  # null line
     titles = [a.get("text") for a in fig["layout"]["annotations"]]
-    assert "raw" in titles and "adjusted for cell_count" in titles
+    assert "raw" in titles and "adjusted for density" in titles
     at.multiselect(key="rec_adjust").set_value([]).run()
     bars = [t for t in chart_json(charts(at)[0])["data"] if t["type"] == "bar"]
     assert len(bars) == 4
@@ -197,7 +196,7 @@ def test_recall_mechanism_numbers(standin):
     at = app(standin, PAGES[1])
     mech = chart_json(charts(at)[1])
     rec = pd.read_csv(standin / "results" / "recall.csv")
-    want = rec[(rec.lower == 5) & (rec.embedder == "cell_count") & rec.adjusted_for.isna()
+    want = rec[(rec.threshold == "0.05_0.95") & (rec.embedder == "cell_count") & rec.adjusted_for.isna()
                & (rec.mechanism == "density") & (rec.source == "CORUM")].recall.iloc[0]
     tr = next(t for t in mech["data"] if t["name"] == "cell_count (baseline)")
     y = dict(zip(tr["x"], tr["y"])) if isinstance(tr["y"], list) else None

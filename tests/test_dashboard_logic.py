@@ -49,40 +49,38 @@ def test_status_lists_computed_and_missing(standin):
     assert emb.loc["random", "kind"] == "embedding (baseline)"
 
 
-@pytest.mark.parametrize("th,null", [("5/95", 0.10), ("0.05_0.95", 0.10), ("10/90", 0.2), ("0.1-0.9", 0.2)])
+@pytest.mark.parametrize("th,null", [("0.05/0.95", 0.10), ("0.05_0.95", 0.10), ("0.1/0.9", 0.2), ("0.1_0.9", 0.2)])
 def test_null_recall(th, null):
     assert ds.null_recall(th) == pytest.approx(null)
 
 
-def test_normalize_recall_both_spellings():
-    a = pd.DataFrame(dict(embedder=["m"], source=["CORUM"], lower=[5], upper=[95], recall=[0.3], ci_low=[0.2],
-                          ci_high=[0.4], adjusted_for=[np.nan], mechanism=[np.nan]))
-    b = pd.DataFrame(dict(embedder=["m"], source=["CORUM"], threshold=["0.05_0.95"], recall=[0.3], ci_low=[0.2],
-                          ci_high=[0.4], adjusted_for=["cell_count"], mechanism=["density"]))
-    na, nb = ds.normalize_recall(a), ds.normalize_recall(b)
-    assert na["threshold"].iloc[0] == "5/95" and nb["threshold"].iloc[0] == "0.05/0.95"
-    assert na["adjusted_for"].iloc[0] == "" and nb["adjusted_for"].iloc[0] == "cell_count"
-    assert na["mechanism"].iloc[0] == "" and nb["mechanism"].iloc[0] == "density"
-    assert na["null"].iloc[0] == pytest.approx(0.1)
+def test_normalize_recall_for_display():
+    raw = pd.DataFrame(dict(embedder=["weakly_supervised", "cell_count"], source=["CORUM"] * 2,
+                            threshold=["0.05_0.95", "0.1_0.9"], recall=[0.3, 0.4], ci_low=[0.2, 0.3],
+                            ci_high=[0.4, 0.5], adjusted_for=[np.nan, "density"], mechanism=[np.nan, "density"]))
+    n = ds.normalize_recall(raw)
+    assert list(n["threshold"]) == ["0.05/0.95", "0.1/0.9"]
+    assert list(n["adjusted_for"]) == ["", "density"] and list(n["mechanism"]) == ["", "density"]
+    assert list(n["null"]) == pytest.approx([0.1, 0.2]) and list(n["kind"]) == ["model", "baseline"]
 
 
 def test_scorecard_numbers_match_recall_file(standin):
     rec = ds.normalize_recall(pd.read_csv(standin / "results" / "recall.csv"))
-    probes = ds.normalize_probes(pd.read_csv(standin / "results" / "probes.csv"))
-    card = ds.scorecard(rec, probes, threshold="5/95").set_index("embedder")
-    raw = rec[(rec.threshold == "5/95") & (rec.adjusted_for == "") & (rec.mechanism == "")]
-    adj = rec[(rec.threshold == "5/95") & (rec.adjusted_for == "cell_count") & (rec.mechanism == "")]
+    probes = pd.read_csv(standin / "results" / "probes.csv")
+    card = ds.scorecard(rec, probes, threshold="0.05/0.95").set_index("embedder")
+    raw = rec[(rec.threshold == "0.05/0.95") & (rec.adjusted_for == "") & (rec.mechanism == "")]
+    adj = rec[(rec.threshold == "0.05/0.95") & (rec.adjusted_for == "density") & (rec.mechanism == "")]
     for emb in raw["embedder"].unique():
         r = raw[raw.embedder == emb].set_index("source")["recall"]
         a = adj[adj.embedder == emb].set_index("source")["recall"]
         assert card.loc[emb, "recall CORUM"] == pytest.approx(r["CORUM"])
-        assert card.loc[emb, "drop adjusted for cell_count"] == pytest.approx((r - a).mean())
+        assert card.loc[emb, "drop adjusted for density"] == pytest.approx((r - a).mean())
     cc = probes[(probes.confounder == "cell_count") & (probes.metric == "r2")].set_index("embedder")["value"]
     assert card.loc["cell_count", "cell-count R²"] == pytest.approx(cc["cell_count"])
     assert card["kind"].iloc[0] == "model"  # models lead the table
 
 
-def test_normalize_cka_long_and_wide():
+def test_normalize_cka_square_from_long():
     long = pd.DataFrame(dict(embedder_a=["m", "m", "random"], embedder_b=["m", "random", "random"],
                              cka=[1.0, 0.2, 1.0]))
     m = ds.normalize_cka(long)
@@ -92,7 +90,7 @@ def test_normalize_cka_long_and_wide():
 
 def test_normalize_pairs_keeps_raw_rows_in_percent():
     p = pd.DataFrame(dict(source="S", entity1=["A", "A"], entity2=["B", "B"], embedder="m",
-                          adjusted_for=["", "cell_count"], cosine=[0.5, 0.1], percentile=[0.97, 0.6]))
+                          adjusted_for=["", "density"], cosine=[0.5, 0.1], percentile=[0.97, 0.6]))
     n = ds.normalize_pairs(p)
     assert len(n) == 1 and n["percentile"].iloc[0] == pytest.approx(97.0)
 
@@ -255,19 +253,20 @@ def test_parse_query():
 def test_relationship_table_and_model_only(standin):
     pairs = ds.normalize_pairs(pd.read_parquet(standin / "results" / "pairs.parquet"))
     g = pairs["entity1"].iloc[0]
-    t = relationship_table(pairs, "CORUM", g.lower(), "recalled_5_95")
+    t = relationship_table(pairs, "CORUM", g.lower(), "recalled_0.05_0.95")
     assert len(t) and ((t.entity1 == g) | (t.entity2 == g)).all()
     row = t.iloc[0]
     src = pairs[(pairs.source == "CORUM") & (pairs.entity1 == row.entity1) & (pairs.entity2 == row.entity2)]
     for _, r in src.iterrows():
         assert row[f"{r.embedder} pct"] == pytest.approx(round(r.percentile, 1))
-        if r["recalled_5_95"] and ds.embedder_kind(r.embedder) == "baseline":
+        if r["recalled_0.05_0.95"] and ds.embedder_kind(r.embedder) == "baseline":
             assert r.embedder in row["baselines that also recall it"]
-    assert relationship_table(pairs, "CORUM", "NOSUCHGENE", "recalled_5_95").empty
-    mo = model_only_pairs(pairs, "CORUM", "recalled_5_95")
+    assert relationship_table(pairs, "CORUM", "NOSUCHGENE", "recalled_0.05_0.95").empty
+    mo = model_only_pairs(pairs, "CORUM", "recalled_0.05_0.95")
+    assert len(mo)  # the stand-in plants morphology complexes only the model sees
     for _, r in mo.iterrows():
         hit = pairs[(pairs.source == "CORUM") & (pairs.entity1 == r.entity1) & (pairs.entity2 == r.entity2)
-                    & pairs["recalled_5_95"]]
+                    & pairs["recalled_0.05_0.95"]]
         assert set(hit.embedder.map(ds.embedder_kind)) == {"model"}
 
 

@@ -35,7 +35,7 @@ def test_report_is_self_contained_with_figures_and_tables(standin, tmp_path):
     assert "scorecard" in names and "recall" in names and "probes" in names
     card = pd.read_csv(pd.io.common.StringIO(base64.b64decode(dict(links)["scorecard"]).decode()))
     rec = pd.read_csv(standin / "results" / "recall.csv")
-    raw = rec[(rec.lower == 5) & rec.adjusted_for.isna() & rec.mechanism.isna() & (rec.source == "CORUM")]
+    raw = rec[(rec.threshold == "0.05_0.95") & rec.adjusted_for.isna() & rec.mechanism.isna() & (rec.source == "CORUM")]
     got = card.set_index("embedder")["recall CORUM"]
     for _, row in raw.iterrows():
         assert got[row.embedder] == pytest.approx(row.recall)

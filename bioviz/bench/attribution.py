@@ -11,7 +11,9 @@ BASELINES = (
 
 
 def is_baseline(name: str) -> bool:
-    return name in BASELINES or name.startswith("confounder:")
+    """The one definition of a diagnostic baseline, used by the benchmark and the dashboard alike:
+    the registered baselines, every untrained network variant, and confounder-only maps."""
+    return name in BASELINES or name.startswith(("untrained_", "confounder:"))
 
 
 def attribute(pairs: pd.DataFrame, flag_cols: list[str], baselines=None) -> pd.DataFrame:

@@ -37,18 +37,24 @@ def _check_finite(x: np.ndarray, what: str) -> None:
         raise BenchmarkError(f"{what}: {bad} wells have NaN/infinite features")
 
 
+def _batch_controls(batches, ctrl: np.ndarray, what: str):
+    """(rows of a batch, its control rows) for each batch; every batch needs two controls."""
+    batches = np.asarray(batches)
+    for b in pd.unique(batches):
+        idx = batches == b
+        bc = idx & ctrl
+        if bc.sum() < 2:
+            raise BenchmarkError(f"batch {b!r} has {int(bc.sum())} control wells; {what} needs 2 per batch")
+        yield idx, bc
+
+
 def centerscale_on_controls(x: np.ndarray, control_mask, batches=None) -> np.ndarray:
     """Standardize with the controls' mean and sd, per batch when ``batches`` is given."""
     x = np.array(x, dtype=np.float64 if x.dtype != np.float32 else np.float32, copy=True)
     ctrl = _controls(control_mask, len(x))
     if batches is None:
         return StandardScaler().fit(x[ctrl]).transform(x)
-    batches = np.asarray(batches)
-    for b in pd.unique(batches):
-        idx = batches == b
-        bc = idx & ctrl
-        if bc.sum() < 2:
-            raise BenchmarkError(f"batch {b!r} has {int(bc.sum())} control wells; per-batch scaling needs 2")
+    for idx, bc in _batch_controls(batches, ctrl, "per-batch scaling"):
         x[idx] = StandardScaler().fit(x[bc]).transform(x[idx])
     return x
 
@@ -83,12 +89,7 @@ def tvn(x, control_mask, batches=None) -> np.ndarray:
     x = PCA().fit(x[ctrl]).transform(x)
     x = centerscale_on_controls(x, ctrl)
     if batches is not None:
-        batches = np.asarray(batches)
-        for b in pd.unique(batches):
-            idx = batches == b
-            bc = idx & ctrl
-            if bc.sum() < 2:
-                raise BenchmarkError(f"batch {b!r} has {int(bc.sum())} control wells; TVN needs 2 per batch")
+        for idx, bc in _batch_controls(batches, ctrl, "TVN"):
             cov = np.cov(x[bc], rowvar=False, ddof=1) + 0.5 * np.eye(x.shape[1])
             x[idx] = np.matmul(x[idx], linalg.fractional_matrix_power(cov, -0.5))
     return np.real_if_close(x)

@@ -19,14 +19,6 @@ REPO = Path(__file__).resolve().parents[2]
 DATA_ROOT = REPO / "data"
 RESULT_FILES = ("recall.csv", "pairs.parquet", "probes.csv", "cka.csv", "activity.csv", "summary.json")
 
-# Baselines answer "could something trivial have scored this?"; they are recognised by name
-# when the embedder registry does not say.
-_BASELINE_PATTERNS = (
-    "random", "pixel", "cell_count", "cellcount", "count", "untrained", "morpholog", "cellprofiler",
-    "plate", "layout", "intensity", "stats", "baseline", "structure", "confounder:",
-)
-
-
 # -- datasets -----------------------------------------------------------------------------------
 def list_datasets(data_root: Path | str = DATA_ROOT) -> list[str]:
     """Folder names under ``data/`` that hold a dataset.json, sorted, ``demo`` first."""
@@ -120,28 +112,10 @@ def registered_embedders() -> list[str]:
 
 
 def embedder_kind(name: str) -> str:
-    """``model`` or ``baseline``: the registry's word when it has one, else the name's."""
-    try:
-        from .. import embed as _embed
+    """``model`` or ``baseline``, by the benchmark's own definition (``bench.attribution``)."""
+    from ..bench.attribution import is_baseline
 
-        kind_fn = getattr(_embed, "embedder_kind", None)
-        if kind_fn is not None:
-            kind = kind_fn(name)
-            if kind in ("model", "baseline"):
-                return kind
-    except Exception:
-        pass
-    try:  # the benchmark's own list decides what it attributes to baselines
-        from ..bench.attribution import is_baseline
-
-        if is_baseline(name):
-            return "baseline"
-    except ImportError:
-        pass
-    low = name.lower()
-    if low.startswith(("timm:", "model", "weakly", "trained", "openphenom", "dino", "mae")) and "untrained" not in low:
-        return "model"
-    return "baseline" if any(p in low for p in _BASELINE_PATTERNS) else "model"
+    return "baseline" if is_baseline(name) else "model"
 
 
 def read_embedding(root: Path, name: str) -> pd.DataFrame:
@@ -202,95 +176,41 @@ def missing_embedders(status: pd.DataFrame) -> list[str]:
 
 
 # -- result tables ----------------------------------------------------------------------------------
-def _first(df: pd.DataFrame, *names: str) -> str | None:
-    for n in names:
-        if n in df.columns:
-            return n
-    return None
-
-
-def threshold_label(lo, hi) -> str:
-    def fmt(v):
-        v = float(v)
-        return str(int(v)) if v.is_integer() else f"{v:g}"
-    return f"{fmt(lo)}/{fmt(hi)}"
-
-
 def null_recall(threshold: str) -> float:
     """Recall of a map with no information: the share of random pairs beyond both thresholds."""
-    lo, hi = (float(x) for x in re.split(r"[/\-_, ]+", str(threshold).strip())[:2])
-    if hi <= 1 and lo < 1:  # thresholds given as fractions
-        return lo + (1 - hi)
-    return lo / 100 + (1 - hi / 100)
+    lo, hi = (float(x) for x in re.split(r"[/_]", str(threshold).strip())[:2])
+    return lo + (1 - hi)
 
 
 def normalize_recall(df: pd.DataFrame) -> pd.DataFrame:
-    """-> embedder, source, threshold ('5/95'), recall, ci_low, ci_high, adjusted_for, mechanism, kind."""
+    """recall.csv as ``bioviz.bench`` writes it, for display: threshold ``0.05/0.95``, empty strings
+    for raw recall and for all mechanisms, the random-null recall, and each embedder's kind."""
     df = df.copy()
-    lo = _first(df, "lower", "threshold_low", "lower_threshold", "pct_low", "low")
-    hi = _first(df, "upper", "threshold_high", "upper_threshold", "pct_high", "high")
-    if lo and hi:
-        df["threshold"] = [threshold_label(a, b) for a, b in zip(df[lo], df[hi])]
-    else:
-        th = _first(df, "threshold", "thresholds", "threshold_pair", "pair")
-        if th is None:
-            raise DatasetError("recall.csv has no threshold column (threshold or lower/upper)")
-        df["threshold"] = df[th].astype(str).str.replace(r"[-_, ]+", "/", regex=True)
-    for col, alts in (("ci_low", ("ci_lo", "lo", "recall_low")), ("ci_high", ("ci_hi", "hi", "recall_high"))):
-        src = _first(df, col, *alts)
-        df[col] = df[src] if src else np.nan
-    adj = _first(df, "adjusted_for", "adjust", "adjustment")
-    df["adjusted_for"] = df[adj].astype(object).fillna("").astype(str) if adj else ""
-    df["adjusted_for"] = df["adjusted_for"].replace({"nan": "", "none": "", "None": ""})
-    mech = _first(df, "mechanism", "planted_mechanism", "stratum")
-    df["mechanism"] = df[mech].astype(object).fillna("").astype(str).replace({"nan": "", "all": ""}) if mech else ""
-    if "null" not in df.columns:
-        df["null"] = [null_recall(t) for t in df["threshold"]]
+    df["threshold"] = df["threshold"].astype(str).str.replace("_", "/", regex=False)
+    for col in ("adjusted_for", "mechanism"):
+        df[col] = df[col].astype(object).fillna("").astype(str)
+    df["null"] = [null_recall(t) for t in df["threshold"]]
     df["kind"] = [embedder_kind(e) for e in df["embedder"]]
     return df
 
 
-def normalize_probes(df: pd.DataFrame) -> pd.DataFrame:
-    """-> embedder, confounder, metric, value (+ chance when given)."""
-    df = df.copy()
-    if "metric" not in df.columns:
-        df["metric"] = "r2"
-    val = _first(df, "value", "score", "r2")
-    df = df.rename(columns={val: "value"})
-    df["metric"] = df["metric"].astype(str).str.lower().str.replace("²", "2")
-    return df
-
-
 def normalize_cka(df: pd.DataFrame) -> pd.DataFrame:
-    """A square embedder x embedder matrix from either a long or a wide table."""
-    a = _first(df, "embedder1", "embedder_a", "a", "x")
-    b = _first(df, "embedder2", "embedder_b", "b", "y")
-    v = _first(df, "cka", "value", "score")
-    if a and b and v:
-        m = df.pivot_table(index=a, columns=b, values=v, aggfunc="mean")
-        names = sorted(set(m.index) | set(m.columns), key=lambda n: (embedder_kind(n) != "model", n))
-        m = m.reindex(index=names, columns=names)
-        m = m.combine_first(m.T).reindex(index=names, columns=names)
-        arr = m.to_numpy(dtype=float, copy=True)
-        np.fill_diagonal(arr, 1.0)
-        return pd.DataFrame(arr, index=names, columns=names)
-    idx = _first(df, "embedder", "Unnamed: 0", "index")
-    m = df.set_index(idx) if idx else df
-    m.index.name = None
-    return m.astype(float)
+    """cka.csv (long: embedder_a, embedder_b, cka) as a square matrix, models first."""
+    m = df.pivot_table(index="embedder_a", columns="embedder_b", values="cka", aggfunc="mean")
+    names = sorted(set(m.index) | set(m.columns), key=lambda n: (embedder_kind(n) != "model", n))
+    m = m.reindex(index=names, columns=names)
+    m = m.combine_first(m.T).reindex(index=names, columns=names)
+    arr = m.to_numpy(dtype=float, copy=True)
+    np.fill_diagonal(arr, 1.0)
+    return pd.DataFrame(arr, index=names, columns=names)
 
 
 def normalize_pairs(df: pd.DataFrame) -> pd.DataFrame:
-    """Raw (unadjusted) rows only, percentiles in percent."""
-    df = df.copy()
-    if "adjusted_for" in df.columns:
-        adj = df["adjusted_for"].fillna("").astype(str).replace({"nan": "", "None": ""})
-        df = df[adj == ""].reset_index(drop=True)
+    """Raw (unadjusted) rows only, percentiles in percent (pairs.parquet stores fractions)."""
+    df = df[df["adjusted_for"].fillna("").astype(str) == ""].reset_index(drop=True)
     for c in ("entity1", "entity2", "embedder", "source"):
-        if c in df.columns:
-            df[c] = df[c].astype(str)
-    if "percentile" in df.columns and df["percentile"].max() <= 1.0:
-        df["percentile"] = df["percentile"] * 100  # stored as a fraction: show as percent
+        df[c] = df[c].astype(str)
+    df["percentile"] = df["percentile"] * 100
     return df
 
 
@@ -299,19 +219,12 @@ def recalled_columns(pairs: pd.DataFrame) -> list[str]:
 
 
 def summarize_activity(activity: pd.DataFrame) -> pd.DataFrame:
-    """Per embedder: share of perturbations significantly active / consistent, and mean mAP.
-
-    Accepts the long per-perturbation table (``metric, mean_average_precision, below_corrected_p``)
-    or an already per-embedder table (returned as is)."""
-    if {"metric", "below_corrected_p"} <= set(activity.columns):
-        g = activity.groupby(["embedder", "metric"])
-        frac = g["below_corrected_p"].mean().unstack("metric").add_prefix("fraction significant: ")
-        out = frac
-        if "mean_average_precision" in activity.columns:
-            out = out.join(g["mean_average_precision"].mean().unstack("metric").add_prefix("mean mAP: "))
-        out.columns.name = None
-        return out.reset_index()
-    return activity
+    """Per embedder: share of perturbations significantly active / consistent, and mean mAP."""
+    g = activity.groupby(["embedder", "metric"])
+    out = g["below_corrected_p"].mean().unstack("metric").add_prefix("fraction significant: ")
+    out = out.join(g["mean_average_precision"].mean().unstack("metric").add_prefix("mean mAP: "))
+    out.columns.name = None
+    return out.reset_index()
 
 
 def read_summary(root: Path) -> dict:

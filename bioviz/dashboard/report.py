@@ -79,7 +79,7 @@ def build_report(root, *, umap: bool = True) -> str:
 
     rec = ds.normalize_recall(pd.read_csv(rec_path, keep_default_na=False, na_values=[""]))
     probes_p = screen.results_dir / "probes.csv"
-    probes = ds.normalize_probes(pd.read_csv(probes_p)) if probes_p.is_file() else None
+    probes = pd.read_csv(probes_p) if probes_p.is_file() else None
     th = list(dict.fromkeys(rec["threshold"]))[0]
     card = ds.scorecard(rec, probes, threshold=th)
     doc.h(2, "Scorecard")

@@ -1,8 +1,9 @@
 """A synthetic dataset with embeddings and results already in place, in the on-disk formats.
 
 Used by the dashboard tests (fast, no model needed) and by ``benchmarks/app_latency.py`` to stand
-in for an RxRx3-core-sized screen (222,601 wells, 384-d). The numbers are simulated, but every
-file follows docs/design.md so the pages cannot tell it from a real run.
+in for an RxRx3-core-sized screen (222,601 wells, 384-d). The maps are simulated, but the results
+files have exactly the columns ``bioviz.bench.run_benchmark`` writes (built with its recall
+percentiles, bootstrap, attribution and CKA), so the pages cannot tell them from a real run.
 
 Planted structure: gene complexes act through one mechanism each -- ``density`` (changes the
 cell count: the cell-count baseline sees it), ``morphology`` (only the trained model sees it) or
@@ -20,7 +21,7 @@ from ..screen import write_screen
 
 CHANNELS = ["DNA", "ER", "RNA", "AGP", "Mito"]
 MECHANISMS = ("density", "morphology", "intensity")
-THRESHOLDS = ((5, 95), (10, 90))
+THRESHOLDS = ((0.05, 0.95), (0.1, 0.9))  # as bioviz.bench writes them
 SOURCES = ("CORUM", "StringDB")
 
 
@@ -77,7 +78,6 @@ def make_standin(out, *, n_plates: int = 2, wells_per_plate: int = 40, n_complex
         obs = obs.iloc[:n_wells].reset_index(drop=True)
 
     # per-gene latent effects
-    g_index = {g: i for i, g in enumerate(gdf["gene"])}
     comp_vec = {c: rng.normal(size=dim) for c in gdf["complex"].unique() if c}
     mech_of = dict(zip(gdf["gene"], gdf["mechanism"]))
     eff_of = dict(zip(gdf["gene"], gdf["effect_size"]))
@@ -180,13 +180,20 @@ def _profiles(obs: pd.DataFrame, x: np.ndarray) -> pd.DataFrame:
 
 
 def _write_results(out: Path, obs, conf, embs, reldf, rng) -> None:
-    from sklearn.linear_model import RidgeCV
+    from sklearn.linear_model import LogisticRegression, RidgeCV
     from sklearn.model_selection import cross_val_score
 
+    from ..bench.attribution import attribute
+    from ..bench.bootstrap import bootstrap_ci
+    from ..bench.cka import linear_cka
+    from ..bench.recall import threshold_label
+
+    labels = [threshold_label(t) for t in THRESHOLDS]
+    flags = [f"recalled_{lab}" for lab in labels]
     pairs_rows, recall_rows, probe_rows = [], [], []
     count = conf["cell_count"].to_numpy()
     for name, x in embs.items():
-        for adjust in ("", "cell_count"):
+        for adjust in ("", "density"):
             xa = np.asarray(x, dtype=float)
             if adjust:
                 design = np.c_[np.ones(len(count)), count]
@@ -205,16 +212,18 @@ def _write_results(out: Path, obs, conf, embs, reldf, rng) -> None:
             for source in SOURCES:
                 rel = reldf if source == "CORUM" else reldf.iloc[::2]
                 rel = rel[rel["entity1"].isin(pos) & rel["entity2"].isin(pos)]
-                cos = np.array([float(v[pos[a]] @ v[pos[b]]) for a, b in zip(rel["entity1"], rel["entity2"])])
-                pct = 100 * np.searchsorted(null, cos) / max(len(null), 1)
-                if not adjust:
-                    rec = dict(source=source, entity1=rel["entity1"].to_numpy(), entity2=rel["entity2"].to_numpy(),
-                               embedder=name, cosine=cos, percentile=pct)
-                    for lo, hi in THRESHOLDS:
-                        rec[f"recalled_{lo}_{hi}"] = (pct <= lo) | (pct >= hi)
-                    pairs_rows.append(pd.DataFrame(rec))
-                for lo, hi in THRESHOLDS:
-                    hit = (pct <= lo) | (pct >= hi)
+                ia = rel["entity1"].map(pos).to_numpy()
+                ib = rel["entity2"].map(pos).to_numpy()
+                cos = np.einsum("ij,ij->i", v[ia], v[ib])
+                pct = np.searchsorted(null, cos) / max(len(null), 1)  # a fraction, as the benchmark's
+                rec = dict(source=source, entity1=rel["entity1"].to_numpy(), entity2=rel["entity2"].to_numpy(),
+                           embedder=name, adjusted_for=adjust, cosine=cos, percentile=pct,
+                           mechanism=rel["mechanism"].to_numpy())
+                for (lo, hi), flag in zip(THRESHOLDS, flags):
+                    rec[flag] = (pct <= lo) | (pct >= hi)
+                pairs_rows.append(pd.DataFrame(rec))
+                for (lo, hi), lab, flag in zip(THRESHOLDS, labels, flags):
+                    hit = rec[flag]
                     strata = [("", np.ones(len(rel), bool))]
                     if source == "CORUM":
                         strata += [(m, (rel["mechanism"] == m).to_numpy()) for m in MECHANISMS]
@@ -222,51 +231,41 @@ def _write_results(out: Path, obs, conf, embs, reldf, rng) -> None:
                         h = hit[mask]
                         if len(h) == 0:
                             continue
-                        boots = [rng.choice(h, len(h)).mean() for _ in range(200)]
-                        recall_rows.append(dict(embedder=name, source=source, lower=lo, upper=hi,
-                                                recall=float(h.mean()), ci_low=float(np.percentile(boots, 2.5)),
-                                                ci_high=float(np.percentile(boots, 97.5)), adjusted_for=adjust,
-                                                mechanism=mech, n_pairs=int(len(h))))
+                        ci_low, ci_high = bootstrap_ci(h, n_boot=200, seed=0)
+                        recall_rows.append(dict(embedder=name, source=source, threshold=lab, recall=float(h.mean()),
+                                                ci_low=ci_low, ci_high=ci_high, adjusted_for=adjust,
+                                                mechanism=mech, n_pairs=int(len(h)), null_size=len(null)))
         xs = np.asarray(x, dtype=float)
         sub = rng.choice(len(xs), min(len(xs), 4000), replace=False)
         for c in ["cell_count"] + [col for col in conf.columns if col.startswith("intensity_")] + ["focus"]:
             r2 = cross_val_score(RidgeCV(alphas=(0.1, 1, 10)), xs[sub], conf[c].to_numpy()[sub], cv=3,
                                  scoring="r2").mean()
             probe_rows.append(dict(embedder=name, confounder=c, metric="r2", value=float(max(r2, -1))))
-        from sklearn.linear_model import LogisticRegression
-
         acc = cross_val_score(LogisticRegression(max_iter=300), xs[sub], conf["plate"].to_numpy()[sub], cv=3).mean()
         chance = conf["plate"].value_counts(normalize=True).max()
         probe_rows.append(dict(embedder=name, confounder="plate", metric="accuracy", value=float(acc)))
         probe_rows.append(dict(embedder=name, confounder="plate", metric="chance", value=float(chance)))
     res = out / "results"
+    pairs = attribute(pd.concat(pairs_rows, ignore_index=True), flags)
     atomic.write_csv(pd.DataFrame(recall_rows), res / "recall.csv")
-    atomic.write_parquet(pd.concat(pairs_rows, ignore_index=True), res / "pairs.parquet")
+    atomic.write_parquet(pairs, res / "pairs.parquet", metadata={"thresholds": labels})
     atomic.write_csv(pd.DataFrame(probe_rows), res / "probes.csv")
     names = list(embs)
-    cka = []
-    for a in names:
-        for b in names:
-            cka.append(dict(embedder1=a, embedder2=b, cka=_linear_cka(embs[a], embs[b], rng)))
+    sub = rng.choice(len(obs), min(len(obs), 3000), replace=False)
+    cka = [dict(embedder_a=a, embedder_b=b, cka=linear_cka(np.asarray(embs[a], float)[sub],
+                                                           np.asarray(embs[b], float)[sub]))
+           for a in names for b in names]
     atomic.write_csv(pd.DataFrame(cka), res / "cka.csv")
     act = []
     for name, x in embs.items():
         prof = _profiles(obs, np.asarray(x, dtype=float))
-        act.append(dict(embedder=name, active_fraction=float((np.linalg.norm(prof, axis=1) > 2).mean())))
-    atomic.write_csv(pd.DataFrame(act), res / "activity.csv")
+        strength = np.linalg.norm(prof.to_numpy(), axis=1)
+        act.append(pd.DataFrame(dict(embedder=name, perturbation=prof.index, metric="activity",
+                                     mean_average_precision=np.clip(strength / 4, 0, 1),
+                                     corrected_p_value=np.exp(-strength), below_corrected_p=strength > 2)))
+    atomic.write_csv(pd.concat(act, ignore_index=True), res / "activity.csv")
     atomic.write_json(res / "summary.json", {"embedders": names, "sources": list(SOURCES),
-                                              "thresholds": [list(t) for t in THRESHOLDS], "standin": True})
-
-
-def _linear_cka(a, b, rng) -> float:
-    n = len(a)
-    idx = rng.choice(n, min(n, 3000), replace=False)
-    x = np.asarray(a, float)[idx]
-    y = np.asarray(b, float)[idx]
-    x = x - x.mean(0)
-    y = y - y.mean(0)
-    hsic = np.linalg.norm(x.T @ y) ** 2
-    return float(hsic / (np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y) + 1e-12))
+                                              "thresholds": labels, "standin": True})
 
 
 def build_tiny_demo(out, seed: int = 1, embedders=("pixel_stats", "cell_count", "plate_layout", "random")) -> Path:

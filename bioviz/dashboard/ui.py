@@ -132,7 +132,7 @@ def _recall(path: str, key: tuple):
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _probes(path: str, key: tuple):
-    return ds.normalize_probes(pd.read_csv(path))
+    return pd.read_csv(path)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
