@@ -75,21 +75,8 @@ def _status(screen, status):
 def _compute(screen, missing):
     bar = st.progress(0.0, text="starting")
 
-    def progress(*args, **kwargs):
-        # Accept the shapes a progress callback takes in this code base: (fraction), (done, total),
-        # (message), or keywords; the bar never raises.
-        frac, text = None, kwargs.get("message") or kwargs.get("text")
-        nums = [a for a in args if isinstance(a, (int, float))]
-        strs = [a for a in args if isinstance(a, str)]
-        if len(nums) >= 2 and nums[1]:
-            frac = nums[0] / nums[1]
-        elif len(nums) == 1 and 0 <= nums[0] <= 1:
-            frac = float(nums[0])
-        text = text or (strs[0] if strs else None)
-        if frac is not None:
-            bar.progress(min(max(frac, 0.0), 1.0) * 0.7, text=text or "embedding")
-        elif text:
-            bar.progress(0.35, text=text)
+    def progress(done, total, message):  # bioviz.embed's callback; embedding fills 0-70% of the bar
+        bar.progress(0.7 * done / max(total, 1), text=message or "embedding")
 
     try:
         if missing:
@@ -97,19 +84,17 @@ def _compute(screen, missing):
 
             # embed() reuses every up-to-date cache, so asking for all of them recomputes only what
             # is missing or stale.
-            embed(screen, ds.registered_embedders() or missing, progress=progress)
+            embed(screen, ds.registered_embedders(), progress=progress)
         bar.progress(0.75, text="benchmarking")
         from bioviz.bench import run_benchmark
 
-        run_benchmark(screen, ds.computed_embedders(screen.root), adjust=["density"], progress=lambda msg: bar.progress(0.85, text=msg))
+        # None: every embedding with an up-to-date cache, as `bioviz benchmark` does
+        run_benchmark(screen, None, adjust=["density"], progress=lambda msg: bar.progress(0.85, text=msg))
         bar.progress(1.0, text="done")
         st.cache_resource.clear()
         st.success("Computed. The scorecard below is up to date.")
     except BiovizError as exc:
         st.error(f"Could not compute: {exc}")
-    except ImportError as exc:
-        st.error(f"This installation cannot compute yet ({exc.name} is missing); run `bioviz embed` "
-                 "and `bioviz benchmark` from the command line.")
 
 
 def _scorecard(screen, status):

@@ -89,26 +89,16 @@ def computed_embedders(root: Path) -> list[str]:
 def _hidden_embedders() -> set[str]:
     """Helper caches the embed module keeps beside real embeddings (e.g. ``focus``, an input to the
     confounder table): not embedders a user chose, so not shown as maps."""
-    try:
-        from ..embed import list_embedders
+    from ..embed import list_embedders
 
-        return set(list_embedders(include_hidden=True)) - set(list_embedders())
-    except Exception:
-        return set()
+    return set(list_embedders(include_hidden=True)) - set(list_embedders())
 
 
 def registered_embedders() -> list[str]:
-    try:
-        from ..embed import list_embedders
-    except ImportError:
-        return []
-    try:
-        try:  # only those that run without a file of the user's (weights, snapshot, table)
-            return list(list_embedders(runnable_only=True))
-        except TypeError:
-            return list(list_embedders())
-    except Exception:  # a registry that cannot list is not a reason to break the page
-        return []
+    """Those that run without a file of the user's (weights, snapshot, table): what `all` means."""
+    from ..embed import list_embedders
+
+    return list(list_embedders(runnable_only=True))
 
 
 def embedder_kind(name: str) -> str:

@@ -45,25 +45,13 @@ def layout_path(root: Path, embedder: str, level: str, n_neighbors: int = 15, mi
 
 
 def perturbation_profiles(emb: pd.DataFrame, obs: pd.DataFrame, control_label: str) -> pd.DataFrame:
-    """One row per perturbation (controls kept, for reference): the benchmark's own map when
-    ``bioviz.bench`` is present, so the picture and the scores come from the same numbers."""
-    try:
-        from ..bench.maps import build_map
+    """One row per perturbation (controls kept, for reference): the benchmark's own map, so the
+    picture and the scores come from the same numbers."""
+    from ..bench.maps import build_map
 
-        n_feat = len(feature_columns(emb))
-        return build_map(emb, obs, control_label, n_components=min(128, n_feat, max(2, len(emb) - 1)),
-                         keep_controls=True)
-    except ImportError:
-        pass
-    cols = feature_columns(emb)
-    m = emb.merge(obs[["well_id", "perturbation", "is_control"]], on="well_id")
-    x = m[cols].to_numpy(np.float64)
-    ctrl = m["is_control"].to_numpy(bool)
-    ref = x[ctrl] if ctrl.any() else x
-    x = (x - ref.mean(0)) / (ref.std(0) + 1e-6)
-    agg = pd.DataFrame(x, columns=cols).groupby(m["perturbation"].to_numpy()).mean()
-    agg.index.name = "perturbation"
-    return agg.reset_index()
+    n_feat = len(feature_columns(emb))
+    return build_map(emb, obs, control_label, n_components=min(128, n_feat, max(2, len(emb) - 1)),
+                     keep_controls=True)
 
 
 def compute_layout(x: np.ndarray, n_neighbors: int = 15, min_dist: float = 0.1, seed: int = 0) -> np.ndarray:
