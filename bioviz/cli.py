@@ -9,7 +9,10 @@ from . import __version__
 from .errors import BiovizError
 
 # Order is the order shown in --help: the steps of an analysis.
-COMMANDS = ("demo", "info", "embed", "train", "benchmark", "recall", "report", "app")
+COMMANDS = ("demo", "import", "info", "embed", "train", "map", "umap", "benchmark", "recall", "report",
+            "app")
+# A command whose name is a Python keyword lives in a module with a trailing underscore.
+MODULES = {"import": "import_"}
 
 DESCRIPTION = """\
 bioviz shows what a microscopy model has learned: its embeddings of a Cell Painting screen
@@ -33,9 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         try:
-            module = importlib.import_module(f"bioviz.commands.{name}")
+            module = importlib.import_module(f"bioviz.commands.{MODULES.get(name, name)}")
         except ModuleNotFoundError as exc:
-            if exc.name != f"bioviz.commands.{name}":
+            if exc.name != f"bioviz.commands.{MODULES.get(name, name)}":
                 raise
             continue  # subcommand not built yet
         module.add_parser(sub)
