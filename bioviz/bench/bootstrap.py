@@ -1,41 +1,102 @@
-"""Uncertainty of recall: bootstrap over known relationships (the null is held fixed).
+"""Uncertainty of recall: a cluster bootstrap over known relationships (the null is held fixed).
 
-The null has millions of pairs and its cut values barely move; the uncertainty that matters
-is which relationships happen to be in the table, so pairs are resampled with replacement.
+The null has millions of pairs and its cut values barely move; the uncertainty that matters is
+which relationships happen to be in the table.  Pairs are not independent: they share genes,
+and the genes of one complex form many pairs at once.  So the resampled unit is a connected
+component of the relationship graph (genes as nodes, known pairs as edges): a complex and
+everything linked to it is drawn, or not, as a whole.  On the default demo this gives
+intervals 1.9-2.6x wider than resampling pairs.  When a component spans most of the table
+(dense sources such as StringDB) the unit is the gene instead: each pair goes with its
+first gene (:func:`pair_clusters`).
+
+A recall of exactly 0 or 1 has no bootstrap spread; it gets the Wilson score interval with n
+the number of resampled units (never the width-0 interval [0, 0]).
+
+Paired comparisons resample the same units for both embedders; their p-values are corrected
+across all comparisons written (Holm, :func:`holm`).
 """
 from __future__ import annotations
 
 import numpy as np
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
+from scipy.stats import norm
+
+# a component holding more than this share of the pairs is not a useful resampling unit
+MAX_COMPONENT_SHARE = 0.5
 
 
+def pair_clusters(entity1, entity2) -> tuple[np.ndarray, str]:
+    """(cluster id per pair, "complex" or "gene"): connected components of the pair graph, or
+    the pair's first gene when one component would hold more than half of the pairs."""
+    a = np.asarray(entity1).astype(str)
+    b = np.asarray(entity2).astype(str)
+    if len(a) == 0:
+        return np.zeros(0, dtype=np.int64), "complex"
+    genes, codes = np.unique(np.concatenate([a, b]), return_inverse=True)
+    ia, ib = codes[: len(a)], codes[len(a):]
+    g = sparse.coo_matrix((np.ones(len(a)), (ia, ib)), shape=(len(genes), len(genes)))
+    _, comp = connected_components(g, directed=False)
+    lab = comp[ia]
+    if np.bincount(lab).max() <= MAX_COMPONENT_SHARE * len(a):
+        return lab, "complex"
+    lo = np.minimum(ia, ib)
+    return np.unique(lo, return_inverse=True)[1], "gene"
 
-def bootstrap_ci(recalled, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of a boolean ``recalled`` vector."""
+
+def wilson(k: float, n: float, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of k successes in n trials."""
+    if n <= 0:
+        return float("nan"), float("nan")
+    z = norm.ppf(0.5 + level / 2)
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def _cluster_sums(values: np.ndarray, clusters) -> tuple[np.ndarray, np.ndarray]:
+    if clusters is None:
+        return values, np.ones(len(values))
+    clusters = np.unique(np.asarray(clusters), return_inverse=True)[1]
+    return np.bincount(clusters, weights=values), np.bincount(clusters).astype(float)
+
+
+def _boot_ratios(k: np.ndarray, n: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """Bootstrap of sum(k)/sum(n) over units drawn with replacement (chunked: memory stays small)."""
+    c = len(k)
+    out = np.empty(n_boot)
+    rng = np.random.default_rng(seed)
+    step = max(1, 2_000_000 // max(1, c))
+    for a in range(0, n_boot, step):
+        b = min(n_boot, a + step)
+        idx = rng.integers(0, c, size=(b - a, c))
+        out[a:b] = k[idx].sum(axis=1) / n[idx].sum(axis=1)
+    return out
+
+
+def bootstrap_ci(recalled, n_boot: int = 1000, level: float = 0.95, seed: int = 0,
+                 clusters=None) -> tuple[float, float]:
+    """Percentile interval of the share of ``recalled`` pairs, resampling ``clusters`` (one id
+    per pair; None: pairs themselves).  0 and 1 get the Wilson interval over the units."""
     r = np.asarray(recalled, dtype=float)
     if len(r) == 0:
         return float("nan"), float("nan")
-    stats = _boot_means(r, n_boot, seed)
+    k, n = _cluster_sums(r, clusters)
+    p = r.mean()
+    if p in (0.0, 1.0):
+        return wilson(p * len(k), len(k), level)
+    stats = _boot_ratios(k, n, n_boot, seed)
     a = (1 - level) / 2
     return float(np.quantile(stats, a)), float(np.quantile(stats, 1 - a))
 
 
-def _boot_means(r: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
-    # resample in chunks so 1000 x 100k pairs never sit in memory at once
-    out = np.empty(n_boot)
-    rng = np.random.default_rng(seed)
-    step = max(1, 2_000_000 // max(1, len(r)))
-    for a in range(0, n_boot, step):
-        b = min(n_boot, a + step)
-        idx = rng.integers(0, len(r), size=(b - a, len(r)))
-        out[a:b] = r[idx].mean(axis=1)
-    return out
-
-
-def paired_bootstrap_pvalue(recalled_a, recalled_b, n_boot: int = 2000, seed: int = 0) -> dict:
+def paired_bootstrap_pvalue(recalled_a, recalled_b, n_boot: int = 2000, seed: int = 0, clusters=None) -> dict:
     """One-sided p-value for "A recalls more than B" on the same pairs.
 
-    Both vectors are resampled with the same indices; p = (1 + #{boot diff <= 0}) / (1 + n_boot),
-    so it is never 0.  Returns diff (A - B on all pairs), ci of the diff, p_value.
+    Both are resampled with the same units (``clusters`` as in :func:`bootstrap_ci`);
+    p = (1 + #{boot diff <= 0}) / (1 + n_boot), so it is never 0.  Returns diff (A - B on all
+    pairs), ci of the diff, p_value.
     """
     a = np.asarray(recalled_a, dtype=float)
     b = np.asarray(recalled_b, dtype=float)
@@ -43,10 +104,25 @@ def paired_bootstrap_pvalue(recalled_a, recalled_b, n_boot: int = 2000, seed: in
         raise ValueError("paired bootstrap needs the two embedders' flags on the same pairs")
     if len(a) == 0:
         return {"diff": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "p_value": float("nan")}
-    diffs = _boot_means(a - b, n_boot, seed)
+    k, n = _cluster_sums(a - b, clusters)
+    diffs = _boot_ratios(k, n, n_boot, seed)
     return {
         "diff": float((a - b).mean()),
         "ci_low": float(np.quantile(diffs, 0.025)),
         "ci_high": float(np.quantile(diffs, 0.975)),
         "p_value": float((1 + np.sum(diffs <= 0)) / (1 + n_boot)),
     }
+
+
+def holm(pvalues) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values (NaN stays NaN and does not count as a test)."""
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full(len(p), np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    m = len(ok)
+    if m == 0:
+        return out
+    order = ok[np.argsort(p[ok], kind="stable")]
+    adj = np.minimum(1.0, np.maximum.accumulate(p[order] * (m - np.arange(m))))
+    out[order] = adj
+    return out

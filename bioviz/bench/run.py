@@ -11,12 +11,12 @@ import pandas as pd
 from .. import atomic
 from ..errors import BenchmarkError
 from . import activity as act
-from .adjust import adjust_embedding, parse_adjust
-from .attribution import attribute, is_baseline
-from .bootstrap import bootstrap_ci, paired_bootstrap_pvalue
+from .adjust import DENSITY_DEGREE, NEGLIGIBLE, adjust as adjust_for, check_confounder, parse_adjust
+from .attribution import attribute, attribution_baselines, chance_alone, embedder_kind, is_baseline
+from .bootstrap import bootstrap_ci, holm, pair_clusters, paired_bootstrap_pvalue
 from .cka import linear_cka
 from .maps import align, build_map, feature_columns, normalize_embedding
-from .probes import confounder_probes
+from .probes import confounder_probes, ridge_r2_many
 from .recall import DEFAULT_THRESHOLDS, known_relationship_recall, normalize_thresholds, threshold_label
 
 CONFOUNDER_FILE = "confounders.parquet"
@@ -104,6 +104,45 @@ def _truth_pairs(screen) -> pd.DataFrame | None:
     return out.drop_duplicates(["entity1", "entity2"])
 
 
+def planted_pairs(truth: pd.DataFrame) -> pd.DataFrame:
+    """The ``planted`` source: pairs whose two genes share a planted mechanism other than
+    ``none``, one row (and one mechanism) each.  Known pairs whose genes share nothing planted
+    (56% of them at seed 0) are public knowledge, not planted truth."""
+    return truth[truth["mechanism"] != "none"].drop_duplicates(["entity1", "entity2"]).reset_index(drop=True)
+
+
+# the mechanism each confounder adjustment is meant to remove, on planted data
+ADJUST_MECHANISM = {"density": "density", "intensity": "intensity"}
+# the confounder-table columns a probe on the adjusted embedding should no longer predict
+ADJUST_PROBE = {"density": ["cell_count"], "focus": ["focus"], "position": ["row", "col", "edge"]}
+
+
+def perturbation_map(screen, name: str, *, method: str = "pca_centerscale", aggregation: str = "mean",
+                     adjust=None, embedding: pd.DataFrame | None = None, confounders=None):
+    """(map, adjusted) for one embedder of ``screen``: the map ``bioviz map`` writes and
+    ``run_benchmark`` scores (``perturbation`` + ``f0..``, controls dropped).
+
+    ``adjusted`` is the :class:`~bioviz.bench.adjust.Adjusted` record (None without ``adjust``);
+    when nothing is left after adjusting, the map is None.
+    """
+    emb = embedding if embedding is not None else load_embedding(screen, name)
+    adj = parse_adjust(adjust)
+    res = None
+    if adj:
+        conf = confounders if confounders is not None else load_confounders(screen)
+        if conf is None:
+            raise BenchmarkError("--adjust needs the confounder table embeddings/confounders.parquet "
+                                 f"(run `bioviz embed --dataset {getattr(screen, 'root', 'DIR')}`)")
+        x, meta = align(emb, screen.obs)
+        batches = meta["batch"].astype(str).to_numpy() if "batch" in meta else None
+        res = adjust_for(emb.set_index("well_id").loc[meta["well_id"]].reset_index(), conf, adj, batches)
+        if res.nothing_left:
+            return None, res
+        emb = res.embedding
+    m = build_map(emb, screen.obs, str(screen.control_label), method=method, aggregation=aggregation)
+    return m, res
+
+
 # -- the run ---------------------------------------------------------------------------------
 
 
@@ -156,27 +195,51 @@ def run_benchmark(
     truth = _truth_pairs(screen)
     rel_tables = dict(relationships or {})
     if truth is not None:
-        rel_tables.setdefault("planted", truth[["entity1", "entity2"]])
+        rel_tables.setdefault("planted", planted_pairs(truth)[["entity1", "entity2"]])
     if sources is None:
         from ..relationships import SOURCES
 
         sources = list(SOURCES)
 
+    kinds = _kinds(screen, embs)
+    if adjust:
+        batches_all = obs["batch"].astype(str).to_numpy() if "batch" in obs else None
+        conf_obs = conf.set_index("well_id").reindex(obs["well_id"]).reset_index()
+        for n in list(adjust):
+            why = check_confounder(conf_obs, n, batches_all if batches_all is not None
+                                   and len(pd.unique(batches_all)) > 1 else None)
+            if why:
+                warnings.append(why)
+                adjust = [a for a in adjust if a != n]
+
     recall_rows, pair_frames, map_sizes = [], [], {}
     skipped: dict[str, str] = {}
+    nothing_left: dict[tuple[str, str], str] = {}
+    adjusted_probe: dict[tuple[str, str], float] = {}
+    adjust_info: dict[str, dict] = {}
+    maps_for_chance: dict[str, tuple] = {}
     adjust_sets = [[]] + ([adjust] if adjust else [])
     for adj in adjust_sets:
         adj_label = "+".join(adj)
         for name, emb in embs.items():
             say(f"recall: {name}" + (f" adjusted for {adj_label}" if adj else ""))
-            e = adjust_embedding(emb, conf, adj) if adj else emb
-            m = build_map(e, obs, control, method=method, aggregation=aggregation)
+            m, res = perturbation_map(screen, name, method=method, aggregation=aggregation, adjust=adj,
+                                      embedding=emb, confounders=conf)
+            if res is not None:
+                adjust_info[name] = {"kept": res.kept, "dropped": res.dropped, "degree": res.degree}
+                if res.nothing_left:
+                    nothing_left[(adj_label, name)] = res.reason
+                    continue
+                adjusted_probe[(adj_label, name)] = _adjusted_probe_r2(res.embedding, conf, adj, seed)
             map_sizes[name] = len(m)
+            feats = m[feature_columns(m, exclude=("perturbation",))]
             run = known_relationship_recall(
-                m[feature_columns(m, exclude=("perturbation",))], m["perturbation"], sources=sources,
+                feats, m["perturbation"], sources=sources,
                 relationships=rel_tables or None, thresholds=thresholds, with_ranks=True, what=f"map of {name}",
             )
             skipped.update(run.skipped)
+            if not adj and embedder_kind(name, kinds) == "model":
+                maps_for_chance[name] = (feats.to_numpy(dtype=np.float64), pd.Index(m["perturbation"]), run.cuts)
             for src, pdf in run.pairs.items():
                 pdf = pdf.assign(source=src, embedder=name, adjusted_for=adj_label, null_size=run.cuts.size)
                 if truth is not None:
@@ -186,25 +249,48 @@ def run_benchmark(
 
     pairs = pd.concat(pair_frames, ignore_index=True)
     flag_cols = [f"recalled_{l}" for l in labels]
-    pairs = attribute(pairs, flag_cols)
+    pairs = attribute(pairs, flag_cols, kinds=kinds)
+    # resampling units: connected components of each source's pair graph (same pairs for every map)
+    clusters, units = {}, {}
+    for src, g in pairs.drop_duplicates(["source", "entity1", "entity2"]).groupby("source"):
+        lab, unit = pair_clusters(g["entity1"], g["entity2"])
+        clusters[src] = pd.Series(lab, index=pd.MultiIndex.from_arrays([g["entity1"], g["entity2"]]))
+        units[src] = unit
+    pairs["_cluster"] = [clusters[s].get((a, b), -1) for s, a, b in
+                         zip(pairs["source"], pairs["entity1"], pairs["entity2"])]
     group_keys = ["adjusted_for", "embedder", "source"]
     for keys, g in pairs.groupby(group_keys, sort=False):
+        adj_label, name, src = keys
         subsets = [("", g)]
         if "mechanism" in g:
             subsets += [(mech, gm) for mech, gm in g.groupby("mechanism")]
         for mech, sub in subsets:
             for lab, flag in zip(labels, flag_cols):
                 r = sub[flag].to_numpy()
-                lo, hi = bootstrap_ci(r, n_boot=n_boot, seed=seed)
-                recall_rows.append(
-                    dict(zip(group_keys, keys), mechanism=mech, threshold=lab, recall=float(r.mean()),
-                         ci_low=lo, ci_high=hi, n_pairs=len(r), null_size=int(sub["null_size"].iloc[0]))
-                )
+                lo, hi = bootstrap_ci(r, n_boot=n_boot, seed=seed, clusters=sub["_cluster"].to_numpy())
+                row = dict(zip(group_keys, keys), mechanism=mech, threshold=lab, recall=float(r.mean()),
+                           ci_low=lo, ci_high=hi, n_pairs=len(r), null_size=int(sub["null_size"].iloc[0]),
+                           reason="",
+                           probe_r2=adjusted_probe.get((adj_label, name), np.nan), still_planted=np.nan)
+                target = [ADJUST_MECHANISM[a] for a in adj_label.split("+") if a in ADJUST_MECHANISM]
+                if adj_label and mech == "" and truth is not None and target and r.any():
+                    row["still_planted"] = float(sub.loc[sub[flag], "mechanism"].isin(target).mean())
+                recall_rows.append(row)
+    # a map that is its confounder: no number, the reason instead
+    for (adj_label, name), reason in nothing_left.items():
+        for src, g in pairs[pairs["adjusted_for"] == adj_label].groupby("source"):
+            n_pairs = int(g.drop_duplicates(["entity1", "entity2"]).shape[0])
+            for lab in labels:
+                recall_rows.append(dict(adjusted_for=adj_label, embedder=name, source=src, mechanism="",
+                                        threshold=lab, recall=np.nan, ci_low=np.nan, ci_high=np.nan,
+                                        n_pairs=n_pairs, null_size=0, reason=reason, probe_r2=np.nan, still_planted=np.nan))
     recall = pd.DataFrame(recall_rows)[
-        ["embedder", "source", "threshold", "recall", "ci_low", "ci_high", "adjusted_for", "mechanism", "n_pairs", "null_size"]
+        ["embedder", "source", "threshold", "recall", "ci_low", "ci_high", "adjusted_for", "mechanism", "n_pairs",
+         "null_size", "reason", "probe_r2", "still_planted"]
     ]
-
-    comparisons = _comparisons(pairs, flag_cols, labels, n_boot, seed)
+    recall["null_size"] = recall["null_size"].astype(int)
+    model_only = _model_only(pairs, maps_for_chance, flag_cols, labels, kinds, seed)
+    comparisons = _comparisons(pairs, flag_cols, labels, n_boot, seed, kinds)
 
     pairs_out = pairs[
         ["source", "entity1", "entity2", "embedder", "adjusted_for", "cosine", "percentile", *flag_cols,
@@ -258,7 +344,13 @@ def run_benchmark(
     summary = {
         "dataset": getattr(screen, "name", ""),
         "embedders": names_all,
-        "baselines": [n for n in names_all if is_baseline(n)],
+        "baselines": [n for n in names_all if is_baseline(n, kinds)],
+        "kinds": kinds,
+        "bootstrap": {"unit": units, "n_boot": n_boot, "zero_one": "wilson",
+                      "comparisons": "paired cluster bootstrap, Holm-adjusted per threshold and adjustment"},
+        "adjustment": {"confounders": list(adjust), "density_degree": DENSITY_DEGREE, "negligible": NEGLIGIBLE,
+                       "per_embedder": adjust_info, "nothing_left": {f"{k[1]}": v for k, v in nothing_left.items()}},
+        "model_only": model_only.to_dict(orient="records"),
         "adjusted_for": "+".join(adjust),
         "sources": sorted(pairs["source"].unique().tolist()),
         "skipped_sources": skipped,
@@ -282,29 +374,106 @@ def run_benchmark(
     atomic.write_csv(cka, out_dir / "cka.csv")
     atomic.write_csv(activity, out_dir / "activity.csv")
     atomic.write_csv(comparisons, out_dir / "comparisons.csv")
+    atomic.write_csv(model_only, out_dir / "model_only.csv")
     if len(retrieval):
         atomic.write_csv(retrieval, out_dir / "retrieval.csv")
     atomic.write_json(out_dir / "summary.json", summary)
     return summary
 
 
-def _comparisons(pairs, flag_cols, labels, n_boot, seed) -> pd.DataFrame:
-    """Every embedder against every baseline on the same pairs: paired bootstrap p (A > B)."""
+def _comparisons(pairs, flag_cols, labels, n_boot, seed, kinds=None) -> pd.DataFrame:
+    """Each model (and handcrafted embedder) against each diagnostic on the same pairs: paired
+    cluster-bootstrap p (A > B), Holm-adjusted across the comparisons the dashboard shows
+    together (one threshold and adjustment, every source)."""
     rows = []
     for (adj, src), g in pairs.groupby(["adjusted_for", "source"], sort=False):
         names = list(g["embedder"].unique())
         for lab, flag in zip(labels, flag_cols):
             wide = g.pivot_table(index=["entity1", "entity2"], columns="embedder", values=flag, aggfunc="first")
+            cl = g.drop_duplicates(["entity1", "entity2"]).set_index(["entity1", "entity2"])["_cluster"]
             for a in names:
+                if embedder_kind(a, kinds) not in ("model", "handcrafted"):
+                    continue
                 for b in names:
-                    if a == b or not is_baseline(b):
+                    if a == b or not is_baseline(b, kinds):
                         continue
                     ab = wide[[a, b]].dropna()
-                    res = paired_bootstrap_pvalue(ab[a].astype(float), ab[b].astype(float), n_boot=n_boot, seed=seed)
+                    res = paired_bootstrap_pvalue(ab[a].astype(float), ab[b].astype(float), n_boot=n_boot,
+                                                  seed=seed, clusters=cl.reindex(ab.index).to_numpy())
                     rows.append({"embedder_a": a, "embedder_b": b, "source": src, "threshold": lab,
                                  "adjusted_for": adj, **res})
-    return pd.DataFrame(rows, columns=["embedder_a", "embedder_b", "source", "threshold", "adjusted_for",
-                                       "diff", "ci_low", "ci_high", "p_value"])
+    out = pd.DataFrame(rows, columns=["embedder_a", "embedder_b", "source", "threshold", "adjusted_for",
+                                      "diff", "ci_low", "ci_high", "p_value"])
+    out["p_adjusted"] = np.nan
+    for _, idx in out.groupby(["threshold", "adjusted_for"]).groups.items():
+        out.loc[idx, "p_adjusted"] = holm(out.loc[idx, "p_value"].to_numpy())
+    return out
+
+
+def _kinds(screen, embs) -> dict[str, str]:
+    """Each embedder's kind; a precomputed table's comes from its cached ``kind`` option."""
+    embed = _embed_module(screen)
+    out = {}
+    for name in embs:
+        cfg = None
+        if embed is not None and not name.startswith("confounder:"):
+            try:
+                cfg = (embed.embedding_info(screen, name) or {}).get("config")
+            except Exception:  # a stand-in screen without caches: the name decides
+                cfg = None
+        out[name] = embedder_kind(name, {name: cfg["kind"]} if cfg and cfg.get("kind") else None)
+    return out
+
+
+def _adjusted_probe_r2(emb: pd.DataFrame, conf, adj, seed) -> float:
+    """Cross-validated R^2 of the adjusted embedding predicting what was adjusted for (the
+    largest over the confounder columns; about 0 when the adjustment worked)."""
+    cols = [c for a in adj for c in (ADJUST_PROBE.get(a) or
+                                      ([c for c in conf.columns if str(c).startswith("intensity_")]
+                                       if a == "intensity" else []))]
+    cols = [c for c in cols if c in conf.columns]
+    if not cols:
+        return float("nan")
+    from .probes import _reduce
+
+    c = conf.set_index("well_id").reindex(emb["well_id"])
+    x = _reduce(emb.drop(columns="well_id").to_numpy(dtype=np.float64))
+    r2 = ridge_r2_many(x, c[cols].to_numpy(dtype=float), seed=seed)
+    return float(np.nanmax(r2)) if np.isfinite(r2).any() else float("nan")
+
+
+N_PERMUTATIONS = 200
+
+
+def _model_only(pairs, maps, flag_cols, labels, kinds, seed) -> pd.DataFrame:
+    """Per model, source and threshold (unadjusted): pairs it recalls that no baseline recalls,
+    beside the count expected by chance: the same map with its perturbation labels permuted
+    (N_PERMUTATIONS times), mean and 95% range.  Baselines are the baseline and handcrafted kinds;
+    the null (random) is not one."""
+    cols = ["embedder", "source", "threshold", "count", "chance_mean", "chance_low", "chance_high",
+            "n_permutations", "baselines"]
+    raw = pairs[pairs["adjusted_for"] == ""]
+    bases = attribution_baselines(raw["embedder"].unique(), kinds)
+    rows = []
+    for name, (x, index, cuts) in maps.items():
+        norm = np.linalg.norm(x, axis=1, keepdims=True)
+        unit = np.divide(x, norm, out=np.zeros_like(x), where=norm > 0)
+        mine = raw[raw["embedder"] == name]
+        for src, g in mine.groupby("source"):
+            i = index.get_indexer(g["entity1"])
+            j = index.get_indexer(g["entity2"])
+            key = pd.MultiIndex.from_arrays([g["entity1"], g["entity2"]])
+            other = raw[(raw["source"] == src) & raw["embedder"].isin([b for b in bases if b != name])]
+            for k, (lab, flag) in enumerate(zip(labels, flag_cols)):
+                hit = other[other[flag]]
+                taken = key.isin(pd.MultiIndex.from_arrays([hit["entity1"], hit["entity2"]]))
+                perm = chance_alone(unit, i, j, cuts, taken, N_PERMUTATIONS, seed)[:, k]
+                rows.append({"embedder": name, "source": src, "threshold": lab,
+                             "count": int((g[f"also_{flag}"] == "alone").sum()),
+                             "chance_mean": float(perm.mean()), "chance_low": float(np.quantile(perm, 0.025)),
+                             "chance_high": float(np.quantile(perm, 0.975)), "n_permutations": N_PERMUTATIONS,
+                             "baselines": "+".join(b for b in bases if b != name)})
+    return pd.DataFrame(rows, columns=cols)
 
 
 def _retrieval(wells, control, seed, null_size, warnings) -> pd.DataFrame:

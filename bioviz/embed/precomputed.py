@@ -33,7 +33,9 @@ def read_table(path: Path) -> pd.DataFrame:
 class Precomputed(TableEmbedder):
     def defaults(self):
         # nan: "error" refuses NaN/inf features; "drop_columns" drops the features that have any.
-        return {"path": None, "nan": "error", "file": None}
+        # kind: what the table is (model, handcrafted, baseline or null; see bioviz.embed.kinds),
+        # so a CellProfiler profile is coloured and attributed as handcrafted features
+        return {"path": None, "nan": "error", "file": None, "kind": "model"}
 
     def __init__(self, **cfg):
         super().__init__(**cfg)
@@ -41,6 +43,10 @@ class Precomputed(TableEmbedder):
             raise EmbedderError("embedder precomputed needs a table: --config precomputed.path=FILE")
         if self.config["nan"] not in ("error", "drop_columns"):
             raise EmbedderError("precomputed.nan must be 'error' or 'drop_columns'")
+        from .kinds import KINDS
+
+        if self.config["kind"] not in KINDS:
+            raise EmbedderError(f"precomputed.kind must be one of {', '.join(KINDS)}, not {self.config['kind']!r}")
         self.config["file"] = file_signature(self.config["path"])
 
     def table_features(self, screen):
