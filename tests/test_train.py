@@ -102,3 +102,30 @@ def test_old_whole_site_checkpoint_is_refused_with_a_hint(tmp_path):
     torch.save({"state_dict": {}, "meta": {"arch": "bioviz_small_cnn_v1"}}, tmp_path / "old.pt")
     with pytest.raises(EmbedderError, match="retrain"):
         read_checkpoint(tmp_path / "old.pt")
+
+
+def test_training_guard_refuses_training_images_and_notes_shared_perturbations(screens, tmp_path):
+    """weakly_supervised never embeds an image it was trained on (by file fingerprint, so a copy
+    under another name is caught too); a shared perturbation with new images is only noted."""
+    import shutil
+
+    from bioviz.embed.weakly_supervised import check_training_overlap, image_fingerprints
+
+    bench, tr = screens
+    path = tmp_path / "m.pt"
+    meta = train(tr, path, epochs=1, seed=0, workers=0, threads=1)
+    assert sorted(set(image_fingerprints(tr).values())) == meta["image_fingerprints"]
+    assert check_training_overlap(bench, meta) == ""  # the demo's splits share no image, no gene
+    # the benchmark screen with one training image copied over one of its sites
+    leak = tmp_path / "leak"
+    shutil.copytree(bench.root, leak)
+    leaky = read_screen(leak)
+    wid = leaky.obs["well_id"].iloc[5]
+    src = tr.obs["well_id"].iloc[0]
+    for ch in leaky.channels:
+        shutil.copyfile(tr.image_path(src, ch), leaky.image_path(wid, ch))
+    with pytest.raises(EmbedderError, match=rf"trained on 1 of the {leaky.n_sites} images .*{wid}"):
+        check_training_overlap(read_screen(leak), meta)
+    # a perturbation of the training screen, imaged anew: allowed, and said
+    shared = dict(meta, classes=meta["classes"] + [str(bench.obs["perturbation"].iloc[0])])
+    assert "shares 1 perturbations" in check_training_overlap(bench, shared)

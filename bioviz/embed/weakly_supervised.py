@@ -15,6 +15,8 @@ few minutes. Deterministic for a seed at a fixed thread count.
 """
 from __future__ import annotations
 
+import hashlib
+
 import time
 from pathlib import Path
 
@@ -121,6 +123,43 @@ def _load_crops(screen, workers: int, progress=None):
     return crops, np.concatenate(sites), crop, diameter
 
 
+def image_fingerprints(screen) -> dict[str, str]:
+    """{well_id: fingerprint of the site's image files} (SHA-1 of every channel file's bytes, 16 hex).
+
+    What the training guard compares: the same image files, copied or renamed, give the same
+    fingerprint; a new image of the same perturbation does not.
+    """
+    out = {}
+    for wid in screen.obs["well_id"].astype(str):
+        h = hashlib.sha1()
+        for ch in screen.channels:
+            h.update(screen.image_path(wid, ch).read_bytes())
+        out[wid] = h.hexdigest()[:16]
+    return out
+
+
+def check_training_overlap(screen, meta: dict) -> str:
+    """Refuse images the checkpoint was trained on (EmbedderError naming them); return a note on
+    perturbations shared with the training screen through different images ("" if none)."""
+    trained = set(meta.get("image_fingerprints") or [])
+    if not trained:
+        return ("checkpoint has no image fingerprints (trained by an older bioviz); the training-set "
+                "overlap could not be checked: retrain to enable it")
+    fps = image_fingerprints(screen)
+    seen = [w for w, f in fps.items() if f in trained]
+    if seen:
+        raise EmbedderError(
+            f"weakly_supervised was trained on {len(seen)} of the {len(fps)} images of {screen.name} "
+            f"(e.g. {', '.join(seen[:3])}); embedding its own training images would score memorisation. "
+            f"Train on a separate screen: bioviz train --dataset OTHER_SCREEN --out MODEL.pt")
+    shared = sorted(set(meta.get("classes") or []) & set(screen.obs["perturbation"].astype(str))
+                    - {str(getattr(screen, "control_label", ""))})
+    if shared:
+        return (f"shares {len(shared)} perturbations with its training screen {meta.get('train_dataset', '')!r} "
+                f"through different images (e.g. {', '.join(shared[:3])})")
+    return ""
+
+
 def train(dataset, out, *, epochs: int = 16, seed: int = 0, device: str = "auto", batch_size: int = 256,
           workers: int | None = None, threads: int | None = 2, lr: float = 3e-3, width: int = 16,
           emb_dim: int = 128, norm: str = "image", progress=None) -> dict:
@@ -206,6 +245,8 @@ def train(dataset, out, *, epochs: int = 16, seed: int = 0, device: str = "auto"
             "norm": norm, "channels": list(screen.channels), "classes": classes,
             "mean": [float(v) for v in mean], "std": [float(v) for v in std], "seed": seed, "epochs": epochs,
             "train_dataset": screen.name, "train_fingerprint": screen.fingerprint(), "bioviz_version": __version__,
+            # the training guard: weakly_supervised refuses to embed any of these images
+            "image_fingerprints": sorted(set(image_fingerprints(screen).values())),
             "history": history, "seconds": round(time.perf_counter() - t0, 1), "chance_accuracy": 1 / len(classes)}
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     with atomic.atomic_path(Path(out)) as tmp:
@@ -256,6 +297,7 @@ class WeaklySupervised(TorchEmbedder):
         if list(meta["channels"]) != list(screen.channels):
             raise EmbedderError(f"weakly_supervised was trained on channels {', '.join(meta['channels'])} "
                                 f"but {screen.name} has {', '.join(screen.channels)} (same order needed)")
+        self.notes = check_training_overlap(screen, meta)
         model = build_model(meta["in_chans"], meta["n_classes"], meta["width"], meta["emb_dim"])
         model.load_state_dict(sd)
         self.device = device
