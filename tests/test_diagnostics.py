@@ -57,24 +57,107 @@ def test_linear_cka_invariances():
     assert linear_cka(x, np.ones((300, 3))) == 0.0
 
 
+def _conf(n, rng, batch=None):
+    return pd.DataFrame({"well_id": [f"w{i}" for i in range(n)], "cell_count": rng.poisson(40, n).astype(float) + 5,
+                         "intensity_DNA": rng.random(n), "intensity_ER": rng.random(n), "focus": rng.random(n),
+                         "plate": rng.choice(["P1", "P2", "P3"], n), "batch": "b" if batch is None else batch,
+                         "row": rng.integers(0, 16, n), "col": rng.integers(1, 25, n), "edge": rng.random(n) < 0.2})
+
+
 def test_adjustment_removes_the_named_confounder_only():
     rng = np.random.default_rng(3)
     n = 300
-    conf = pd.DataFrame({"well_id": [f"w{i}" for i in range(n)], "cell_count": rng.normal(100, 10, n),
-                         "intensity_DNA": rng.random(n), "intensity_ER": rng.random(n), "focus": rng.random(n),
-                         "plate": rng.choice(["P1", "P2", "P3"], n), "batch": "b", "row": rng.integers(0, 16, n),
-                         "col": rng.integers(1, 25, n), "edge": rng.random(n) < 0.2})
+    conf = _conf(n, rng)
     bio = rng.normal(size=n)
-    emb = pd.DataFrame({"well_id": conf.well_id, "f0": 0.05 * conf.cell_count + bio, "f1": bio})
+    # density enters non-linearly (log count), which a single linear term would leave behind
+    emb = pd.DataFrame({"well_id": conf.well_id, "f0": 2 * np.log(conf.cell_count) + bio, "f1": bio})
     adj = adjust_embedding(emb.sample(frac=1, random_state=0), conf, "density")
     adj = adj.set_index("well_id").loc[conf.well_id]
-    assert abs(np.corrcoef(adj.f0, conf.cell_count)[0, 1]) < 1e-8
-    assert np.corrcoef(adj.f0, bio)[0, 1] > 0.99
-    assert confounder_design(conf, ["plate", "intensity", "position"]).shape == (n, 2 + 2 + 3)
+    x = adj.to_numpy()
+    assert x.shape[1] == 1  # f0 - f1 was density alone: one direction (bio) is left
+    from bioviz.bench.probes import ridge_r2
+    assert ridge_r2(x, np.log(conf.cell_count)) < 0.02
+    assert ridge_r2(x, bio) > 0.9
+    assert confounder_design(conf, ["plate", "intensity", "position"]).shape == (n, 3 + 2 + 3)
+    assert confounder_design(conf, ["density"]).shape == (n, 1 + 3)  # the count + cubic in log count
     assert parse_adjust("density,intensity,density") == ["density", "intensity"]
     with pytest.raises(BenchmarkError, match="unknown confounder"):
         parse_adjust("weather")
     np.testing.assert_allclose(regress_out(np.ones((5, 2)), np.zeros((5, 1))), np.ones((5, 2)))
+
+
+def test_an_embedding_that_is_its_confounder_leaves_nothing():
+    """cell_count adjusted for density: the residual is rounding noise (~1e-15), which any
+    centre-scaling would blow up into a map of +-1 cosines.  It is dropped and said instead."""
+    from bioviz.bench.adjust import NothingLeft, adjust
+
+    rng = np.random.default_rng(4)
+    n = 400
+    batch = rng.choice(["b1", "b2"], n)
+    conf = _conf(n, rng, batch)
+    emb = pd.DataFrame({"well_id": conf.well_id, "f0": conf.cell_count, "f1": 3 * conf.cell_count + 7})
+    res = adjust(emb, conf, "density", batch)
+    assert res.nothing_left and res.reason == "explained by density" and res.kept == 0 and res.degree == 3
+    with pytest.raises(NothingLeft, match="nothing left after adjusting for density"):
+        adjust_embedding(emb, conf, "density", batch)
+    # one real direction beside the count: exactly that one is kept
+    emb["f2"] = rng.normal(size=n)
+    res = adjust(emb, conf, "density", batch)
+    assert res.kept == 1 and res.dropped == 2
+    assert abs(np.corrcoef(res.embedding.f0, emb.f2)[0, 1]) > 0.99
+
+
+def test_adjustment_is_within_batch():
+    """A density slope that differs between batches: a pooled fit leaves it in, the per-batch fit not."""
+    from bioviz.bench.adjust import adjust
+    from bioviz.bench.probes import ridge_r2
+
+    rng = np.random.default_rng(5)
+    n = 600
+    batch = np.repeat(["b1", "b2"], n // 2)
+    conf = _conf(n, rng, batch)
+    slope = np.where(batch == "b1", 1.0, -1.0)
+    bio = rng.normal(size=(n, 3))
+    emb = pd.DataFrame(bio, columns=["f0", "f1", "f2"])
+    emb["f0"] += slope * conf.cell_count / 5
+    emb.insert(0, "well_id", conf.well_id)
+    res = adjust(emb, conf, "density", batch)
+    x = res.embedding.drop(columns="well_id").to_numpy()
+    for b in ("b1", "b2"):
+        assert ridge_r2(x[batch == b], conf.cell_count[batch == b]) < 0.05
+    pooled = adjust(emb, conf, "density", None).embedding.drop(columns="well_id").to_numpy()
+    assert ridge_r2(pooled[batch == "b1"], conf.cell_count[batch == "b1"]) > 0.3
+
+
+@pytest.mark.parametrize("case, message", [
+    ("constant", "column cell_count is constant"),
+    ("missing", r"column cell_count is missing for 3 wells \(e.g. w0\)"),
+    ("collinear", "column cell_count is collinear with batch"),
+    ("absent", "has no column cell_count"),
+])
+def test_bad_confounder_columns_are_named_and_skipped(case, message):
+    from bioviz.bench.adjust import adjust
+
+    rng = np.random.default_rng(6)
+    n = 200
+    batch = np.repeat(["b1", "b2"], n // 2)
+    conf = _conf(n, rng, batch)
+    if case == "constant":
+        conf["cell_count"] = 30.0
+    elif case == "missing":
+        conf.loc[:2, "cell_count"] = np.nan
+    elif case == "collinear":
+        conf["cell_count"] = np.where(batch == "b1", 20.0, 40.0)
+    else:
+        conf = conf.drop(columns="cell_count")
+    emb = pd.DataFrame({"well_id": conf.well_id, "f0": rng.normal(size=n), "f1": rng.normal(size=n)})
+    res = adjust(emb, conf, "density,focus", batch)
+    assert list(res.skipped) == ["density"] and res.confounders == ["focus"]
+    assert "adjustment for density skipped" in res.skipped["density"]
+    import re
+    assert re.search(message, res.skipped["density"]) and "\n" not in res.skipped["density"]
+    with pytest.raises(BenchmarkError, match=message):
+        adjust_embedding(emb, conf, "density", batch)
 
 
 def test_attribution_labels():
@@ -185,7 +268,11 @@ def test_run_benchmark_writes_every_file(tmp_path):
     res = tmp_path / "results"
     recall = pd.read_csv(res / "recall.csv", keep_default_na=False)
     assert list(recall.columns) == ["embedder", "source", "threshold", "recall", "ci_low", "ci_high",
-                                    "adjusted_for", "mechanism", "n_pairs", "null_size"]
+                                    "adjusted_for", "mechanism", "n_pairs", "null_size", "reason", "probe_r2",
+                                    "still_planted"]
+    # beside each adjusted score: the density probe on the adjusted embedding, about 0
+    adjusted = recall[recall.adjusted_for == "density+plate"]
+    assert (adjusted.probe_r2.astype(float) < 0.05).all() and (recall[recall.adjusted_for == ""].probe_r2 == "").all()
     # no one-feature "confounder:cell_count": its cosines are +-1 and its recall 0 by construction
     assert set(recall.embedder) == {"model", "random", "confounder:intensity"}
     assert set(recall.adjusted_for) == {"", "density+plate"}
@@ -209,7 +296,49 @@ def test_run_benchmark_writes_every_file(tmp_path):
     row = comp.query("embedder_a == 'model' and embedder_b == 'random' and threshold == '0.05_0.95' "
                      "and adjusted_for == ''")
     assert row.p_value.iloc[0] < 0.01
+    assert (comp.p_adjusted >= comp.p_value).all() and (comp.p_adjusted <= 1).all()
+    assert set(comp.embedder_a) == {"model"}  # models against diagnostics, not baselines against each other
     assert summary["embedders"] and (res / "summary.json").exists()
+    assert summary["kinds"] == {"model": "model", "random": "null", "confounder:intensity": "baseline"}
+    only = pd.read_csv(res / "model_only.csv")
+    assert set(only.embedder) == {"model"} and "random" not in only.baselines.iloc[0]
+    assert (only.chance_low <= only.chance_mean).all() and (only.chance_mean <= only.chance_high).all()
+    assert (only["count"] > only.chance_high).any()  # real complex signal beats permuted labels
+
+
+def test_run_benchmark_planted_truth_and_nothing_left(tmp_path):
+    """planted = shared planted mechanism only; an embedding that is the cell count says
+    "explained by density" instead of a recall; still_planted is the share of recalled pairs of
+    the adjusted-for mechanism."""
+    from bioviz.bench.run import run_benchmark
+
+    screen = _fake_screen(tmp_path)
+    genes = sorted(set(screen.obs.perturbation) - {"NTC"})
+    mech = {g: ["density", "morphology", "none"][i % 3] for i, g in enumerate(genes)}
+    from bioviz.relationships import load_relationships
+
+    rel = load_relationships("CORUM")
+    rel = rel[rel.entity1.isin(genes) & rel.entity2.isin(genes)]
+    same = [mech[a] if mech[a] == mech[b] else "none" for a, b in zip(rel.entity1, rel.entity2)]
+    truth_rel = rel.assign(source="CORUM", mechanism=same)
+    assert (truth_rel.mechanism == "none").any() and (truth_rel.mechanism != "none").any()
+    screen.truth = SimpleNamespace(relationships=truth_rel)
+    conf = pd.read_parquet(screen.embeddings_dir / "confounders.parquet")
+    cc = pd.DataFrame({"well_id": conf.well_id, "f0": conf.cell_count, "f1": 2 * conf.cell_count - 3})
+    cc.to_parquet(screen.embeddings_dir / "cell_count.parquet")
+    run_benchmark(screen, embedders=["cell_count", "model"], adjust="density", sources=["CORUM"], n_boot=100,
+                  with_activity=False)
+    recall = pd.read_csv(tmp_path / "results" / "recall.csv", keep_default_na=False)
+    planted = recall[(recall.source == "planted") & (recall.adjusted_for == "")]
+    n_planted = len(truth_rel[truth_rel.mechanism != "none"].drop_duplicates(["entity1", "entity2"]))
+    assert (planted.n_pairs[planted.mechanism == ""] == n_planted).all()
+    assert "none" not in set(planted.mechanism)
+    gone = recall[(recall.embedder == "cell_count") & (recall.adjusted_for == "density")]
+    assert len(gone) and (gone.recall == "").all() and (gone.reason == "explained by density").all()
+    kept = recall[(recall.embedder == "model") & (recall.adjusted_for == "density") & (recall.mechanism == "")
+                  & (recall.source == "planted")]
+    share = kept.still_planted.astype(float)
+    assert ((share >= 0) & (share <= 1)).all()
 
 
 def test_run_benchmark_bad_input(tmp_path):

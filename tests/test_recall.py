@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bioviz.bench.bootstrap import bootstrap_ci, paired_bootstrap_pvalue
+from bioviz.bench.bootstrap import bootstrap_ci, holm, pair_clusters, paired_bootstrap_pvalue
 from bioviz.bench.recall import (
     _k_left,
     _k_right,
@@ -21,7 +21,12 @@ from bioviz.bench.recall import (
 from bioviz.errors import BenchmarkError
 from bioviz.relationships import load_relationships
 
-efaar = pytest.importorskip("efaar_benchmarking.benchmarking", reason="efaar-benchmarking 1.0 is the oracle")
+
+
+def _efaar():
+    """The oracle, imported by the tests that need it only: a module-level importorskip would
+    skip the oracle-free tests below too."""
+    return pytest.importorskip("efaar_benchmarking.benchmarking", reason="efaar-benchmarking 1.0 is the oracle")
 
 SOURCES = ["CORUM", "SIGNOR"]  # the big tables (StringDB, Reactome, HuMAP) cost the oracle seconds each
 
@@ -35,7 +40,7 @@ def _oracle(df: pd.DataFrame, genes, sources=SOURCES, thr=((0.05, 0.95), (0.1, 0
     from sklearn.utils import Bunch
 
     kw = {"benchmark_data_dir": rel_dir} if rel_dir else {}
-    return efaar.known_relationship_benchmark(
+    return _efaar().known_relationship_benchmark(
         Bunch(features=df, metadata=pd.DataFrame({"gene": genes})), "gene",
         benchmark_sources=list(sources), recall_thr_pairs=list(thr), **kw,
     )
@@ -177,10 +182,40 @@ def test_bootstrap_ci_and_paired_pvalue():
     b = rng.random(2000) < 0.20
     lo, hi = bootstrap_ci(a, n_boot=500)
     assert lo < a.mean() < hi and hi - lo < 0.06
+    # 0 and 1 get a real interval (Wilson over the units), never [0, 0]
+    lo0, hi0 = bootstrap_ci(np.zeros(40, bool), clusters=np.repeat(np.arange(10), 4))
+    assert lo0 == 0 and hi0 == pytest.approx(1.96 ** 2 / (10 + 1.96 ** 2), rel=1e-3)
+    lo1, hi1 = bootstrap_ci(np.ones(40, bool))
+    assert hi1 == 1 and 0.85 < lo1 < 0.95
     assert paired_bootstrap_pvalue(a, b, n_boot=500)["p_value"] < 0.01
     same = paired_bootstrap_pvalue(a, a.copy(), n_boot=500)
     assert same["p_value"] == 1.0 and same["diff"] == 0.0
     assert paired_bootstrap_pvalue(b, a, n_boot=500)["p_value"] > 0.9
+
+
+def test_cluster_bootstrap_is_wider_when_pairs_share_genes():
+    """Complexes recalled all-or-nothing: resampling pairs pretends 10x the information there is."""
+    rng = np.random.default_rng(3)
+    sizes = rng.integers(3, 8, 60)
+    e1, e2, hit = [], [], []
+    for c, k in enumerate(sizes):  # a clique of k genes per complex, recalled or not as a whole
+        genes = [f"C{c}_{g}" for g in range(k)]
+        pairs = [(a, b) for i, a in enumerate(genes) for b in genes[i + 1:]]
+        e1 += [a for a, _ in pairs]
+        e2 += [b for _, b in pairs]
+        hit += [rng.random() < 0.3] * len(pairs)
+    cl, unit = pair_clusters(e1, e2)
+    assert unit == "complex" and len(np.unique(cl)) == 60
+    naive = np.subtract(*bootstrap_ci(hit, n_boot=500)[::-1])
+    clustered = np.subtract(*bootstrap_ci(hit, n_boot=500, clusters=cl)[::-1])
+    assert clustered > 2.5 * naive
+    # one giant component (a dense source): each pair goes with its first gene instead
+    cl2, unit2 = pair_clusters(["A", "A", "B", "C"], ["B", "C", "C", "D"])
+    assert unit2 == "gene" and list(cl2) == [0, 0, 1, 2]
+
+
+def test_holm():
+    np.testing.assert_allclose(holm([0.01, 0.04, 0.03, np.nan, 0.5]), [0.04, 0.09, 0.09, np.nan, 0.5])
 
 
 def test_cli_recall(tmp_path):
