@@ -12,8 +12,7 @@ import sys
 import pandas as pd
 import pytest
 
-pytest.importorskip("bioviz.demo", reason="the demo simulator (bioviz.demo) is not in this checkout")
-embed = pytest.importorskip("bioviz.embed", reason="the embedders (bioviz.embed) are not in this checkout")
+from bioviz import embed
 
 NEEDED = ("cell_count", "morphology", "pixel_stats")
 
@@ -25,8 +24,7 @@ def _bioviz(*args):
 
 
 def _screen(tmp_path_factory, preset):
-    if not set(NEEDED) <= set(embed.list_embedders()):
-        pytest.skip(f"embedders {', '.join(NEEDED)} are not all registered yet")
+    assert set(NEEDED) <= set(embed.list_embedders())
     root = tmp_path_factory.mktemp(f"demo_{preset}") / "screen"
     _bioviz("demo", "--preset", preset, "--out", str(root))
     _bioviz("embed", "--dataset", str(root), "--embedders", ",".join(NEEDED))
@@ -39,8 +37,13 @@ def _recalled(root):
     return p[(p.source == "CORUM") & p["recalled_0.05_0.95"]]
 
 
-def test_tiny_demo_pipeline_and_morphology_survives_density_adjustment(tmp_path_factory):
-    root = _screen(tmp_path_factory, "tiny")
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return _screen(tmp_path_factory, "tiny")
+
+
+def test_tiny_demo_pipeline_and_morphology_survives_density_adjustment(tiny):
+    root = tiny
     recall = pd.read_csv(root / "results" / "recall.csv", keep_default_na=False)
     assert {"density", "morphology", "intensity"} <= set(recall.mechanism)
     assert set(recall.adjusted_for) == {"", "density"}
@@ -66,3 +69,33 @@ def test_default_demo_cell_count_recalls_density_and_adjustment_removes_it(tmp_p
     raw = set(zip(morph[morph.adjusted_for == ""].entity1, morph[morph.adjusted_for == ""].entity2))
     adj = set(zip(morph[morph.adjusted_for == "density"].entity1, morph[morph.adjusted_for == "density"].entity2))
     assert raw and len(raw & adj) >= 0.6 * len(raw)
+
+
+@pytest.mark.parametrize("name", ["morphology", "pixel_stats"])
+def test_bioviz_map_scored_by_efaar_equals_recall_csv(tiny, tmp_path, name):
+    """The whole recall path against the oracle: the map `bioviz map` writes, scored by efaar's own
+    known_relationship_benchmark, gives exactly the numbers run_benchmark wrote to recall.csv."""
+    efaar = pytest.importorskip("efaar_benchmarking.benchmarking", reason="efaar-benchmarking 1.0 is the oracle")
+    from sklearn.utils import Bunch
+
+    out = tmp_path / "map.parquet"
+    _bioviz("map", "--dataset", str(tiny), "--embedder", name, "--out", str(out))
+    m = pd.read_parquet(out)
+    feats = m.drop(columns="perturbation")
+    sources = ["CORUM", "HuMAP", "SIGNOR", "StringDB", "Reactome"]
+    ref = efaar.known_relationship_benchmark(Bunch(features=feats, metadata=m[["perturbation"]]), "perturbation",
+                                             benchmark_sources=sources, min_req_entity_cnt=2)
+    recall = pd.read_csv(tiny / "results" / "recall.csv", keep_default_na=False)
+    mine = recall[(recall.embedder == name) & (recall.adjusted_for == "") & (recall.mechanism == "")]
+    for _, row in ref.iterrows():
+        for lab in ("0.05_0.95", "0.1_0.9"):
+            got = mine[(mine.source == row["source"]) & (mine.threshold == lab)].recall.astype(float)
+            assert len(got) == 1 and got.iloc[0] == row[f"recall_{lab}"], (row["source"], lab)
+
+
+def test_bioviz_map_bad_input_names_the_command_to_run(tiny, tmp_path):
+    for args, msg in ((["--embedder", "untrained_vit"], "bioviz embed --dataset"),
+                      (["--embedder", "morphology", "--method", "zca"], "--method pca_centerscale")):
+        r = subprocess.run([sys.executable, "-m", "bioviz", "map", "--dataset", str(tiny), *args,
+                            "--out", str(tmp_path / "m.parquet")], capture_output=True, text=True)
+        assert r.returncode == 2 and msg in r.stderr and r.stderr.count("\n") == 1, r.stderr
