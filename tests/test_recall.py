@@ -209,9 +209,15 @@ def test_cluster_bootstrap_is_wider_when_pairs_share_genes():
     naive = np.subtract(*bootstrap_ci(hit, n_boot=500)[::-1])
     clustered = np.subtract(*bootstrap_ci(hit, n_boot=500, clusters=cl)[::-1])
     assert clustered > 2.5 * naive
-    # one giant component (a dense source): each pair goes with its first gene instead
+    # one giant component (a dense source): genes are resampled, a pair weighted by both its genes
     cl2, unit2 = pair_clusters(["A", "A", "B", "C"], ["B", "C", "C", "D"])
-    assert unit2 == "gene" and list(cl2) == [0, 0, 1, 2]
+    assert unit2 == "gene" and cl2.tolist() == [[0, 1], [0, 2], [1, 2], [2, 3]]
+    hub = rng.random(300) < 0.5  # 300 pairs of one hub gene: resampling genes sees ~1 unit of information
+    e1 = ["HUB"] * 300
+    e2 = [f"G{i}" for i in range(300)]
+    cl3, _ = pair_clusters(e1, e2)
+    lo, hi = bootstrap_ci(hub, n_boot=300, clusters=np.c_[cl3, cl3] if cl3.ndim == 1 else cl3)
+    assert np.isfinite([lo, hi]).all() and lo <= hub.mean() <= hi
 
 
 def test_holm():

@@ -254,10 +254,16 @@ def run_benchmark(
     clusters, units = {}, {}
     for src, g in pairs.drop_duplicates(["source", "entity1", "entity2"]).groupby("source"):
         lab, unit = pair_clusters(g["entity1"], g["entity2"])
-        clusters[src] = pd.Series(lab, index=pd.MultiIndex.from_arrays([g["entity1"], g["entity2"]]))
+        lab = lab if lab.ndim == 2 else np.column_stack([lab, np.full(len(lab), -1)])
+        clusters[src] = pd.DataFrame(lab, columns=["_u1", "_u2"],
+                                     index=pd.MultiIndex.from_arrays([g["entity1"], g["entity2"]]))
         units[src] = unit
-    pairs["_cluster"] = [clusters[s].get((a, b), -1) for s, a, b in
-                         zip(pairs["source"], pairs["entity1"], pairs["entity2"])]
+    pairs = pairs.merge(pd.concat(clusters, names=["source", "entity1", "entity2"]).reset_index(),
+                        on=["source", "entity1", "entity2"], how="left")
+
+    def unit_of(sub):
+        return sub[["_u1", "_u2"]].to_numpy() if units[sub["source"].iloc[0]] == "gene" else sub["_u1"].to_numpy()
+
     group_keys = ["adjusted_for", "embedder", "source"]
     for keys, g in pairs.groupby(group_keys, sort=False):
         adj_label, name, src = keys
@@ -267,7 +273,7 @@ def run_benchmark(
         for mech, sub in subsets:
             for lab, flag in zip(labels, flag_cols):
                 r = sub[flag].to_numpy()
-                lo, hi = bootstrap_ci(r, n_boot=n_boot, seed=seed, clusters=sub["_cluster"].to_numpy())
+                lo, hi = bootstrap_ci(r, n_boot=n_boot, seed=seed, clusters=unit_of(sub))
                 row = dict(zip(group_keys, keys), mechanism=mech, threshold=lab, recall=float(r.mean()),
                            ci_low=lo, ci_high=hi, n_pairs=len(r), null_size=int(sub["null_size"].iloc[0]),
                            reason="",
@@ -290,7 +296,7 @@ def run_benchmark(
     ]
     recall["null_size"] = recall["null_size"].astype(int)
     model_only = _model_only(pairs, maps_for_chance, flag_cols, labels, kinds, seed)
-    comparisons = _comparisons(pairs, flag_cols, labels, n_boot, seed, kinds)
+    comparisons = _comparisons(pairs, flag_cols, labels, n_boot, seed, kinds, units)
 
     pairs_out = pairs[
         ["source", "entity1", "entity2", "embedder", "adjusted_for", "cosine", "percentile", *flag_cols,
@@ -381,7 +387,7 @@ def run_benchmark(
     return summary
 
 
-def _comparisons(pairs, flag_cols, labels, n_boot, seed, kinds=None) -> pd.DataFrame:
+def _comparisons(pairs, flag_cols, labels, n_boot, seed, kinds=None, units=None) -> pd.DataFrame:
     """Each model (and handcrafted embedder) against each diagnostic on the same pairs: paired
     cluster-bootstrap p (A > B), Holm-adjusted across the comparisons the dashboard shows
     together (one threshold and adjustment, every source)."""
@@ -390,7 +396,8 @@ def _comparisons(pairs, flag_cols, labels, n_boot, seed, kinds=None) -> pd.DataF
         names = list(g["embedder"].unique())
         for lab, flag in zip(labels, flag_cols):
             wide = g.pivot_table(index=["entity1", "entity2"], columns="embedder", values=flag, aggfunc="first")
-            cl = g.drop_duplicates(["entity1", "entity2"]).set_index(["entity1", "entity2"])["_cluster"]
+            gene_unit = (units or {}).get(src) == "gene"
+            cl = g.drop_duplicates(["entity1", "entity2"]).set_index(["entity1", "entity2"])[["_u1", "_u2"]]
             for a in names:
                 if embedder_kind(a, kinds) not in ("model", "handcrafted"):
                     continue
@@ -399,7 +406,8 @@ def _comparisons(pairs, flag_cols, labels, n_boot, seed, kinds=None) -> pd.DataF
                         continue
                     ab = wide[[a, b]].dropna()
                     res = paired_bootstrap_pvalue(ab[a].astype(float), ab[b].astype(float), n_boot=n_boot,
-                                                  seed=seed, clusters=cl.reindex(ab.index).to_numpy())
+                                                  seed=seed, clusters=cl.reindex(ab.index).to_numpy()
+                                                  if gene_unit else cl.reindex(ab.index)["_u1"].to_numpy())
                     rows.append({"embedder_a": a, "embedder_b": b, "source": src, "threshold": lab,
                                  "adjusted_for": adj, **res})
     out = pd.DataFrame(rows, columns=["embedder_a", "embedder_b", "source", "threshold", "adjusted_for",
