@@ -16,6 +16,16 @@ def is_baseline(name: str) -> bool:
     return name in BASELINES or name.startswith(("untrained_", "confounder:"))
 
 
+def embedder_kind(name: str) -> str:
+    """``model`` or ``baseline`` (``is_baseline``), the label every table and figure shows."""
+    return "baseline" if is_baseline(name) else "model"
+
+
+def models_first(names) -> list[str]:
+    """The order every view lists embedders in: models, then baselines, each alphabetical (no repeats)."""
+    return sorted(dict.fromkeys(names), key=lambda n: (is_baseline(n), n))
+
+
 def attribute(pairs: pd.DataFrame, flag_cols: list[str], baselines=None) -> pd.DataFrame:
     """Add ``also_<flag>`` columns to a long pairs table (one row per pair and embedder).
 
