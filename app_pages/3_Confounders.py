@@ -1,7 +1,8 @@
 """Confounders: what each embedding knows about cell density, stains and plate, and how alike they are."""
 import streamlit as st
 
-from bioviz.dashboard import datasets as ds
+from bioviz.bench.attribution import models_first
+from bioviz.bench.probes import ACCURACY, CHANCE, R2
 from bioviz.dashboard import ui
 from bioviz.plots import heatmap, leakage_bars
 
@@ -16,16 +17,12 @@ if probes is None and cka is None:
     st.stop()
 
 
-def order(names):
-    return sorted(names, key=lambda n: (ds.embedder_kind(n) != "model", n))
-
-
 if probes is not None:
     st.subheader("How well a linear probe reads each confounder from each embedding (R²)")
-    r2 = probes[probes["metric"].isin(["r2", "r^2"])]
+    r2 = probes[probes["metric"] == R2]
     if len(r2):
         m = r2.pivot_table(index="embedder", columns="confounder", values="value")
-        m = m.reindex(order(m.index))
+        m = m.reindex(models_first(m.index))
         first = [c for c in ("cell_count",) if c in m.columns]
         m = m[first + [c for c in m.columns if c not in first]]
         m.columns.name = None
@@ -34,14 +31,12 @@ if probes is not None:
                    "score recall on density-driven pairs without learning morphology.")
         ui.table(m.reset_index().rename(columns={"index": "embedder"}), "probe_r2", key="probe_table")
     st.subheader("Plate leakage")
-    acc = probes[(probes["confounder"].isin(["plate"])) & probes["metric"].isin(["accuracy", "acc"])]
+    acc = probes[(probes["confounder"] == "plate") & (probes["metric"] == ACCURACY)]
     if len(acc):
         leak = acc.groupby("embedder")["value"].mean().rename("accuracy").to_frame()
-        ch = probes[(probes["confounder"] == "plate") & probes["metric"].isin(["chance", "chance_accuracy"])]
+        ch = probes[(probes["confounder"] == "plate") & (probes["metric"] == CHANCE)]
         leak["chance"] = ch.groupby("embedder")["value"].mean() if len(ch) else \
             1.0 / max(screen.obs["plate"].nunique(), 1)
-        if "chance" in acc.columns:
-            leak["chance"] = acc.groupby("embedder")["chance"].mean()
         leak = leak.reset_index()
         ui.plot(leakage_bars(leak), "plate_leakage", key="leak_bars")
         st.caption("Accuracy of predicting the plate from the embedding, against always guessing the largest plate.")
@@ -51,7 +46,7 @@ if probes is not None:
 
 if cka is not None:
     st.subheader("CKA similarity between models and baselines")
-    names = order(cka.index)
+    names = models_first(cka.index)
     m = cka.reindex(index=names, columns=names)
     ui.plot(heatmap(m, zmin=0, zmax=1, colorscale="Blues", colorbar_title="CKA"), "cka", key="cka_heatmap")
     st.caption("Linear CKA of well embeddings: a model close to a baseline has learned little more than it.")
