@@ -33,14 +33,32 @@ def read_table(path: Path) -> pd.DataFrame:
 class Precomputed(TableEmbedder):
     def defaults(self):
         # nan: "error" refuses NaN/inf features; "drop_columns" drops the features that have any.
-        return {"path": None, "nan": "error", "file": None}
+        # kind: "model" (a network's embeddings) or "handcrafted" (CellProfiler-style features).
+        return {"path": None, "nan": "error", "file": None, "kind": "model"}
 
     def __init__(self, **cfg):
         super().__init__(**cfg)
-        if not self.config["path"]:
-            raise EmbedderError("embedder precomputed needs a table: --config precomputed.path=FILE")
         if self.config["nan"] not in ("error", "drop_columns"):
             raise EmbedderError("precomputed.nan must be 'error' or 'drop_columns'")
+        if self.config["kind"] not in ("model", "handcrafted"):
+            raise EmbedderError("precomputed.kind must be 'model' or 'handcrafted'")
+        if self.config["path"]:
+            self.config["file"] = file_signature(self.config["path"])
+
+    def resolve(self, screen) -> None:
+        # `bioviz import` records its table in dataset.json ("precomputed": {"path", "kind"}), so
+        # `bioviz embed --embedders precomputed` needs no --config; options given win.
+        if self.config["path"]:
+            return
+        rec = (getattr(screen, "config", None) or {}).get("precomputed") or {}
+        if not rec.get("path"):
+            raise EmbedderError("embedder precomputed needs a table: --config precomputed.path=FILE")
+        path = Path(str(rec["path"])).expanduser()
+        self.config["path"] = str(path if path.is_absolute() else screen.root / path)
+        if "kind" not in self.user_config and rec.get("kind"):
+            self.config["kind"] = str(rec["kind"])
+        if "nan" not in self.user_config and rec.get("nan"):
+            self.config["nan"] = str(rec["nan"])
         self.config["file"] = file_signature(self.config["path"])
 
     def table_features(self, screen):
