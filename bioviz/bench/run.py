@@ -3,12 +3,10 @@ written to ``<dataset>/results/`` where the dashboard reads them."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .. import atomic
 from ..errors import BenchmarkError
 from . import activity as act
 from .adjust import adjust_embedding, parse_adjust
@@ -18,55 +16,29 @@ from .cka import linear_cka
 from .maps import align, build_map, feature_columns, normalize_embedding
 from .probes import confounder_probes
 from .recall import DEFAULT_THRESHOLDS, known_relationship_recall, normalize_thresholds, threshold_label
+from .results import write_results
 
-CONFOUNDER_FILE = "confounders.parquet"
-
-
-# -- inputs ----------------------------------------------------------------------------------
-
-
-def _embed_module(screen):
-    """``bioviz.embed`` for a real Screen (it checks caches against the data's fingerprint); None
-    for stand-in screens (tests, notebooks) whose parquet files are read as they are."""
-    if not hasattr(screen, "fingerprint"):
-        return None
-    try:
-        from .. import embed
-    except ImportError:
-        return None
-    return embed
+# -- inputs: read through bioviz.embed, the owner of embeddings/ -----------------------------
 
 
 def available_embeddings(screen) -> list[str]:
-    """Embedder names with a (valid) cached parquet under ``<dataset>/embeddings/``."""
-    embed = _embed_module(screen)
-    if embed is not None and hasattr(embed, "computed_embedders"):
-        return list(embed.computed_embedders(screen))
-    d = Path(screen.embeddings_dir)
-    if not d.exists():
-        return []
-    return sorted(p.stem.replace("__", ":") for p in d.glob("*.parquet") if p.name != CONFOUNDER_FILE)
+    """Embedder names with an up-to-date cache under ``<dataset>/embeddings/`` (``bioviz.embed``)."""
+    from .. import embed
+
+    return list(embed.computed_embedders(screen))
 
 
 def load_embedding(screen, name: str) -> pd.DataFrame:
-    embed = _embed_module(screen)
-    if embed is not None:
-        return embed.load_embedding(screen, name)
-    path = Path(screen.embeddings_dir) / f"{name.replace(':', '__')}.parquet"
-    if not path.exists():
-        raise BenchmarkError(f"no embedding {name!r} at {path}; run `bioviz embed --embedders {name}` first")
-    return pd.read_parquet(path)
+    from .. import embed
+
+    return embed.load_embedding(screen, name)
 
 
 def load_confounders(screen) -> pd.DataFrame | None:
     """The per-well confounder table, or None when none was computed (stale ones raise)."""
-    path = Path(screen.embeddings_dir) / CONFOUNDER_FILE
-    if not path.exists():
-        return None
-    embed = _embed_module(screen)
-    if embed is not None:
-        return embed.load_confounders(screen)
-    return pd.read_parquet(path)
+    from .. import embed
+
+    return embed.load_confounders(screen, missing_ok=True)
 
 
 def confounder_baselines(conf: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -135,7 +107,6 @@ def run_benchmark(
     thresholds = normalize_thresholds(thresholds)
     labels = [threshold_label(p) for p in thresholds]
     adjust = parse_adjust(adjust)
-    out_dir = Path(out) if out is not None else Path(screen.results_dir)
     obs = screen.obs
     control = str(screen.control_label)
     if not (obs["perturbation"].astype(str) == control).any():
@@ -264,6 +235,8 @@ def run_benchmark(
         "skipped_sources": skipped,
         "thresholds": labels,
         "map": {"normalization": method, "aggregation": aggregation, "perturbations": map_sizes},
+        # the recipe every view that rebuilds a map reads back (bench.results.map_recipe)
+        "recipe": {"method": method, "aggregation": aggregation, "adjust": list(adjust)},
         "has_truth": truth is not None,
         "n_boot": n_boot,
         "warnings": warnings,
@@ -275,16 +248,8 @@ def run_benchmark(
         "comparisons": comparisons.to_dict(orient="records"),
         "seconds": round(time.time() - t0, 1),
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic.write_csv(recall, out_dir / "recall.csv")
-    atomic.write_parquet(pairs_out, out_dir / "pairs.parquet", metadata={"thresholds": labels})
-    atomic.write_csv(probes, out_dir / "probes.csv")
-    atomic.write_csv(cka, out_dir / "cka.csv")
-    atomic.write_csv(activity, out_dir / "activity.csv")
-    atomic.write_csv(comparisons, out_dir / "comparisons.csv")
-    if len(retrieval):
-        atomic.write_csv(retrieval, out_dir / "retrieval.csv")
-    atomic.write_json(out_dir / "summary.json", summary)
+    write_results(screen, dict(recall=recall, pairs=pairs_out, probes=probes, cka=cka, activity=activity,
+                               comparisons=comparisons, retrieval=retrieval), summary, out=out)
     return summary
 
 
