@@ -64,7 +64,7 @@ def _shard_index(container: str) -> tuple[dict, str]:
     pf = pq.ParquetFile(container)
     names = pf.schema_arrow.names
     if "__key__" not in names:
-        raise DatasetError(f"parquet shard {container} has no '__key__' column (columns: {', '.join(names)})")
+        raise DatasetError(f"parquet shard {container} has no '__key__' column (columns: {', '.join(names[:5])}...)")
     image_cols = [n for n in names if n != "__key__"]
     if not image_cols:
         raise DatasetError(f"parquet shard {container} has no image column beside '__key__'")

@@ -224,16 +224,20 @@ def finish(out, obs: pd.DataFrame, *, channels, control_label: str | None, name:
     return result
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 'es' if word.endswith('ch') else 's'}"
+
+
 def summary_lines(obs: pd.DataFrame, channels, control_label: str) -> list[str]:
     n_wells = obs[["plate", "well"]].drop_duplicates().shape[0]
-    lines = [f"found {n_wells} wells ({len(obs)} sites) on {obs['plate'].nunique()} plates "
-             f"in {obs['batch'].nunique()} batches"]
+    lines = [f"found {plural(n_wells, 'well')} ({plural(len(obs), 'site')}) on "
+             f"{plural(obs['plate'].nunique(), 'plate')} in {plural(obs['batch'].nunique(), 'batch')}"]
     treated = obs[~obs["is_control"]]
     by_type = treated.groupby("perturbation_type")["perturbation"].nunique().to_dict()
-    parts = [f"{int(by_type[t])} {t}s" for t in ("gene", "compound") if t in by_type]
+    parts = [plural(int(by_type[t]), t) for t in ("gene", "compound") if t in by_type]
     n_ctrl = int(obs["is_control"].sum())
     ctrl_names = sorted(obs.loc[obs["is_control"], "perturbation"].astype(str).unique())
-    ctrl = (f"{n_ctrl} control sites ({', '.join(ctrl_names[:4])})" if n_ctrl
+    ctrl = (f"{plural(n_ctrl, 'control site')} ({', '.join(ctrl_names[:4])})" if n_ctrl
             else f"no control sites (control label {control_label!r})")
     lines.append(f"perturbations: {', '.join(parts) or 'none'}; {ctrl}")
     lines.append(f"channels: {', '.join(channels) if channels else 'none (profiles only)'}")
@@ -242,7 +246,7 @@ def summary_lines(obs: pd.DataFrame, channels, control_label: str) -> list[str]:
         if col in obs.columns:
             s = obs[col]
             filled = s.notna() & (s.astype(str).str.strip() != "") & (s.astype(str) != "nan")
-            opt.append(f"{col} ({int(filled.sum())} sites, {s[filled].nunique()} values)")
+            opt.append(f"{col} ({plural(int(filled.sum()), 'site')}, {plural(s[filled].nunique(), 'value')})")
     absent = [c for c in REPORTED_OPTIONAL if c not in obs.columns]
     lines.append("optional columns: " + (", ".join(opt) or "none") + (f"; absent: {', '.join(absent)}" if absent else ""))
     return lines

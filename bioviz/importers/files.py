@@ -324,7 +324,7 @@ def import_zarr(root: Path, out, *, channels=None, perturbations=None, perturbat
         r["Well"] = parse_wells(pd.Series([r["Well"]]), "Zarr wells")[2][0]
     sites_df = _sites_frame(meta_rows, chans, None, str(root), log)
     # Extra per-site columns of the sites table (modality, Source, ...) survive as metadata.
-    extra_cols = [k for k in meta_rows[0] if not k.startswith("_") and k not in ("Plate", "Well", "Site")]
+    extra_cols = [k for k in meta_rows[0] if not k.startswith("_") and k not in sites_df.columns]
     if extra_cols:
         first = pd.DataFrame(meta_rows).drop_duplicates(["Plate", "Well", "Site"])[["Plate", "Well", "Site"] + extra_cols]
         sites_df = sites_df.merge(first, on=["Plate", "Well", "Site"], how="left")

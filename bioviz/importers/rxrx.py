@@ -29,18 +29,23 @@ def _shard_keys(shard_dir: Path, log: Log) -> dict[str, str]:
         raise DatasetError(f"--images {shard_dir}: no parquet shards found (looked for *.parquet, e.g. "
                            "data/train-00000-of-00035.parquet from the Hugging Face dataset)")
     out: dict[str, str] = {}
+    others = []
     for shard in shards:
         try:
             pf = pq.ParquetFile(shard)
         except Exception as exc:
             raise DatasetError(f"parquet shard {shard} could not be read: {exc}") from exc
         if "__key__" not in pf.schema_arrow.names:
-            raise DatasetError(f"parquet shard {shard} has no '__key__' column (columns: "
-                               f"{', '.join(pf.schema_arrow.names)}); expected the RxRx3-core WebDataset layout")
+            others.append(shard.name)  # e.g. the embeddings file beside data/ in the Hugging Face folder
+            continue
         keys = pf.read(columns=["__key__"]).column(0).to_pylist()
         path = str(shard.resolve())
         out.update(dict.fromkeys(keys, path))
-    log(f"read the keys of {len(shards)} parquet shards: {len(out)} images")
+    if not out:
+        raise DatasetError(f"--images {shard_dir}: no parquet file with a '__key__' column (the RxRx3-core "
+                           f"WebDataset layout) among {len(shards)} ({', '.join(others[:3])})")
+    log(f"read the keys of {len(shards) - len(others)} parquet shards: {len(out)} images"
+        + (f" ({len(others)} other parquet files ignored: {', '.join(others[:3])})" if others else ""))
     return out
 
 
