@@ -158,15 +158,18 @@ def _embedding_wells(path: Path) -> set[str]:
     feat = [n for n in names if n != "well_id"]
     if not feat:
         raise DatasetError(f"embeddings {path.name} has no feature columns beside 'well_id'")
-    # Column by column keeps peak memory at one column (the 222,601 x 384 table is 684 MB as float64).
+    for name in feat:
+        t = pf.schema_arrow.field(name).type
+        if not (pat.is_integer(t) or pat.is_floating(t)):
+            raise DatasetError(f"embeddings {path.name}: column {name!r} is not numeric ({t})")
+    # 64 columns at a time keeps peak memory at a sixth of the table (222,601 x 384 is 684 MB as float64).
     ids = pf.read(columns=["well_id"]).column(0).cast("string").to_pylist()
     ok = np.ones(len(ids), dtype=bool)
-    for name in feat:
-        col = pf.read(columns=[name]).column(0)
-        if not (pat.is_integer(col.type) or pat.is_floating(col.type)):
-            raise DatasetError(f"embeddings {path.name}: column {name!r} is not numeric ({col.type})")
-        arr = col.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
-        ok &= np.isfinite(arr)
+    for start in range(0, len(feat), 64):
+        block = pf.read(columns=feat[start:start + 64])
+        for col in block.columns:
+            ok &= np.isfinite(col.to_numpy().astype(np.float64, copy=False))
+        del block
     return {i for i, good in zip(ids, ok) if good}
 
 
