@@ -216,3 +216,18 @@ def map_recipe(screen, out=None) -> dict:
         recipe["adjust"] = [a for a in str(s.get("adjusted_for", "")).split("+") if a]
     recipe["adjust"] = list(recipe["adjust"])
     return recipe
+
+
+def describe_markdown() -> str:
+    """The results layout as the Markdown docs/design.md carries (a test keeps the two equal)."""
+    lines = []
+    for name, fname in FILES.items():
+        if name == "summary":
+            lines.append(f"- `{fname}`: embedders, baselines, sources, thresholds, warnings, timings and the "
+                         "map recipe (`recipe`: method, aggregation, adjust) that `map_recipe` reads back.")
+            continue
+        opt = " (only when the screen has moa/target labels)" if name in OPTIONAL else ""
+        lines.append(f"- `{fname}`{opt}:")
+        for col, meaning in COLUMNS[name].items():
+            lines.append(f"  - `{col}` ({COL_DTYPES[name][col].__name__}): {meaning}")
+    return "\n".join(lines)

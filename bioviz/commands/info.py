@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..screen import read_screen
+from . import add_dataset, open_screen
 
 HELP = "check a dataset folder and summarise it (wells, plates, perturbations, channels)"
 
@@ -14,7 +14,7 @@ def add_parser(sub):
                        "reported on one line naming what is at fault. One image per channel is opened (bit depth, "
                        "one 2-D plane, equal shapes). Identical feature vectors shared by different wells in a "
                        "precomputed table are flagged with exit status 1.")
-    p.add_argument("--dataset", required=True, metavar="DIR", help="dataset folder (with dataset.json)")
+    add_dataset(p)
     p.add_argument("--precomputed", default=None, metavar="TABLE",
                    help="also check this feature table (default: the one dataset.json records, if any) "
                         "for identical feature vectors shared by different wells")
@@ -94,7 +94,7 @@ def shared_vectors(screen, path=None) -> tuple[str, list[list[str]]] | None:
 
 
 def run(args) -> int:
-    screen = read_screen(args.dataset)
+    screen = open_screen(args.dataset)
     print(format_summary(screen.summary()))
     images = check_images(screen)
     if images:
