@@ -24,7 +24,7 @@ c[3].metric("Control wells", f"{s['control_sites']:,}", help=f"perturbation = {s
 c[4].metric("Channels", len(s["channels"]))
 st.markdown("Channels: " + ui.channel_legend(screen), unsafe_allow_html=True)
 
-status = ds.dataset_status(screen.root)
+status = ds.dataset_status(screen)
 tab_score, tab_screen, tab_status = st.tabs(["Scorecard", "Plates and example wells", "Computed / missing"])
 
 with tab_screen:
@@ -41,7 +41,7 @@ with tab_screen:
 
 with tab_status:
     st.subheader("What is computed and what is missing")
-    show = status.assign(status=status["computed"].map({True: "✅ computed", False: "— missing"}))
+    show = status  # status: computed, stale: recompute (stale or foreign cache) or missing
     ui.table(show[["item", "kind", "status", "written", "file"]], "status", key="status_table")
     missing = ds.missing_embedders(status)
     results_missing = not status[status["kind"] == "benchmark result"]["computed"].all()

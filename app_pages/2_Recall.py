@@ -70,15 +70,10 @@ if act is not None and "embedder" in act.columns and len(act):
 ret = ui.retrieval(screen)
 if ret is not None and len(ret):
     st.subheader("MOA / target retrieval")
-    wide = ret.pivot_table(index="embedder", columns=["label", "metric"], values="value")
-    wide.columns = [f"{a}: {b}" for a, b in wide.columns]
-    wide = wide.reset_index()
+    wide = ds.retrieval_wide(ret)
     ui.plot(activity_bars(wide[wide["embedder"].isin(chosen)]), "moa_retrieval", key="moa_bars")
     ui.table(wide, "moa_retrieval", key="moa_table")
 cmp_ = ui.comparisons(screen)
 if cmp_ is not None and len(cmp_):
     with st.expander("Each embedder against each baseline (paired bootstrap)"):
-        c2 = cmp_.copy()
-        c2["threshold"] = c2["threshold"].astype(str).str.replace(r"[-_, ]+", "/", regex=True)
-        c2 = c2[(c2["threshold"] == th) & c2["adjusted_for"].astype(object).fillna("").isin([""] + adjust)]
-        ui.table(c2, "comparisons", key="cmp_table")
+        ui.table(ds.comparisons_at(cmp_, th, [""] + adjust), "comparisons", key="cmp_table")

@@ -31,7 +31,7 @@ def dataset(tmp_path_factory):
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install -y chromium; .ci/run does it)")
     pytest.importorskip("playwright.sync_api")
-    from bioviz.dashboard.standin import build_tiny_demo
+    from standin_dataset import build_tiny_demo
 
     return build_tiny_demo(tmp_path_factory.mktemp("browser") / "tiny")
 
@@ -152,6 +152,17 @@ def test_every_page_and_a_lasso(page, server, dataset):
     no_exception(pg, "Recall")
     assert pg.get_by_text("Recall by planted mechanism").count() == 1
     shot(pg, "4_recall")
+    # a direct link opens the page through the router (sidebar and dataset included), and Home is
+    # one click back
+    pg.goto(f"{server}/recall?dataset={dataset}&threshold=0.1/0.9")
+    pg.get_by_text("Recall of known relationships").first.wait_for()
+    pg.locator(".js-plotly-plot").first.wait_for()
+    settle(pg)
+    no_exception(pg, "Recall from a direct link")
+    assert pg.locator('[data-testid="stSidebarNav"]').count() == 1
+    nav(pg, "Home")
+    pg.get_by_text("Scorecard: each model beside the baselines").wait_for()
+    no_exception(pg, "Home after Recall")
 
     nav(pg, "Confounders")
     pg.get_by_text("Plate leakage").wait_for()

@@ -240,7 +240,9 @@ def summary(screen) -> dict:
 def _embedders(root: str, key: tuple, _screen):
     from ..embed import computed_embedders
 
-    return sorted(computed_embedders(_screen), key=lambda n: (ds.embedder_kind(n) != "model", n))
+    from ..bench.attribution import models_first
+
+    return models_first(computed_embedders(_screen))
 
 
 def embedders(screen) -> list[str]:
@@ -377,6 +379,25 @@ def png_bytes(rgb: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format="PNG")
     return buf.getvalue()
+
+
+# Columns of the well/perturbation frame that colour a map by category; every other numeric column
+# (cell_count, intensities, focus, ...) colours it on a continuous scale.
+CATEGORICAL = ("plate", "batch", "perturbation_type", "perturbation", "moa", "target", "planted mechanism",
+               "complex", "is_control", "edge")
+
+
+def color_options(frame: pd.DataFrame) -> tuple[list[str], str]:
+    """(what a map can be coloured by, the default): the planted mechanism first when the screen
+    has one (the ground truth a reviewer checks first), then categories, then numeric columns."""
+    categorical = [c for c in CATEGORICAL if c in frame.columns]
+    continuous = [c for c in frame.columns if c not in categorical and c not in ("well_id", "well", "site")
+                  and pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
+    options = ["planted mechanism"] if "planted mechanism" in categorical else []
+    options += [c for c in categorical if c not in options] + continuous
+    default = "planted mechanism" if "planted mechanism" in options else ("plate" if "plate" in options
+                                                                          else options[0])
+    return options, default
 
 
 def channel_legend(screen) -> str:
