@@ -201,6 +201,22 @@ def plate_leakage(probes: pd.DataFrame, n_plates: int) -> pd.DataFrame:
     return leak.reset_index()
 
 
+def retrieval_wide(retrieval: pd.DataFrame) -> pd.DataFrame:
+    """retrieval.csv (long: embedder, label, metric, value) as one row per embedder, one column
+    per ``label: metric``."""
+    wide = retrieval.pivot_table(index="embedder", columns=["label", "metric"], values="value")
+    wide.columns = [f"{a}: {b}" for a, b in wide.columns]
+    return wide.reset_index()
+
+
+def comparisons_at(comparisons: pd.DataFrame, threshold: str, adjusted=("",)) -> pd.DataFrame:
+    """comparisons.csv rows at one threshold (shown as ``0.05/0.95``, written as ``0.05_0.95``) and
+    the given ``adjusted_for`` labels ('' = raw)."""
+    c = comparisons.copy()
+    c["threshold"] = c["threshold"].astype(str).str.replace(r"[-_, ]+", "/", regex=True)
+    return c[(c["threshold"] == threshold) & c["adjusted_for"].astype(object).fillna("").isin(list(adjusted))]
+
+
 # -- the headline scorecard ---------------------------------------------------------------------------
 def scorecard(recall: pd.DataFrame, probes: pd.DataFrame | None, threshold: str | None = None,
               adjusted: str | None = None) -> pd.DataFrame:
