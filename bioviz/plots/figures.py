@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..bench.attribution import embedder_kind
+from ..bench.attribution import embedder_kind, models_first
 from ..bench.recall import null_recall
 
 MODEL_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#e377c2")
@@ -39,7 +39,7 @@ def _hatch(base: bool) -> dict:
 
 
 def _order(names) -> list[str]:
-    return sorted(dict.fromkeys(names), key=lambda n: (embedder_kind(n) != "model", n))
+    return models_first(names)
 
 
 def _legend_name(n: str) -> str:
