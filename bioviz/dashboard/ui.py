@@ -1,4 +1,5 @@
-"""The Streamlit side shared by every page: dataset choice, cached loaders, URL state, downloads.
+"""The Streamlit side shared by every page: the sidebar app.py draws (dataset choice, figure
+format), Home's Compute, cached loaders, URL state, downloads, map colour options.
 
 Everything heavy is cached with ``st.cache_resource`` keyed on the files' size and mtime (no copy
 on a hit: a 222k-row table comes back in microseconds), so a page switch or a recolour recomputes
