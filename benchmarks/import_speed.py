@@ -127,7 +127,9 @@ def main() -> None:
         print(f"reference (pandas reads both files): {t_ref:6.1f} s wall, {c_ref:6.1f} s CPU, peak {mem_ref:.2f} GB")
         print(f"bioviz import rxrx3-core:            {t_imp:6.1f} s wall, {c_imp:6.1f} s CPU, peak {mem_imp:.2f} GB; "
               f"ratio {t_imp / t_ref:.2f}x reference wall, {c_imp / c_ref:.2f}x CPU")
-        print(f"goal < 60 s and < 4 GB: {'met' if t_imp < 60 and mem_imp < 4 else 'NOT met'}")
+        # On a shared machine wall time includes waiting for a core; CPU time is what the import costs.
+        print(f"goal < 60 s, < 4 GB: wall {'met' if t_imp < 60 else 'NOT met'}, CPU {'met' if c_imp < 60 else 'NOT met'}, "
+              f"memory {'met' if mem_imp < 4 else 'NOT met'}")
         t_emb, c_emb, mem_emb, _ = timed([py, "-m", "bioviz", "embed", "--dataset", str(out), "--embedders", "precomputed",
                                    "--no-confounders"])
         print(f"then bioviz embed precomputed:       {t_emb:6.1f} s wall, {c_emb:6.1f} s CPU, peak {mem_emb:.2f} GB")

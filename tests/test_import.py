@@ -41,6 +41,7 @@ RXRX3_ROWS = [  # the README's sample rows, plus enough wells for two experiment
     ("gene-079_8_AD27", "gene-079", 8, "AD27", "RXRX3-43938", "RXRX3-43938_guide_6", "", "", "CRISPR"),
     ("gene-079_8_P28", "gene-079", 8, "P28", "EMPTY_control", "EMPTY_control", "", "", "CRISPR"),
     ("gene-079_8_P29", "gene-079", 8, "P29", "EMPTY_control", "EMPTY_control", "", "", "CRISPR"),
+    ("gene-079_8_P30", "gene-079", 8, "P30", "EMPTY_control", "EMPTY_control", "", "", "CRISPR"),
     ("compound-001_19_D20", "compound-001", 19, "D20", "", "Dequalinium",
      "CC1=[N+](CCCCCCCCCC[N+]2=C(C)C=C(N)C3=CC=CC=C23)C2=CC=CC=C2C(N)=C1 |c:1,13,21,29,31,35,t:16,19,23,27|",
      0.25, "COMPOUND"),
@@ -48,6 +49,7 @@ RXRX3_ROWS = [  # the README's sample rows, plus enough wells for two experiment
      "CC1=[N+](CCCCCCCCCC[N+]2=C(C)C=C(N)C3=CC=CC=C23)C2=CC=CC=C2C(N)=C1 |c:1,13,21,29,31,35,t:16,19,23,27|",
      2.5, "COMPOUND"),
     ("compound-001_11_U08", "compound-001", 11, "U08", "", "EMPTY_control", "", "", "COMPOUND"),
+    ("compound-001_11_U09", "compound-001", 11, "U09", "", "EMPTY_control", "", "", "COMPOUND"),
     ("compound-001_43_B08", "compound-001", 43, "B08", "", "CRISPR_control", "", "", "COMPOUND"),
 ]
 
@@ -99,8 +101,8 @@ def test_rxrx3_core_import_reads_shards_lazily(rxrx3_core, tmp_path, capsys):
     assert rc == 0, err
     assert "skipped 1 wells without an embedding row or with NaN features (first: gene-079_8_P29)" in text
     assert "skipped 1 wells without all 6 channel images in the shards (first: gene-079_8_H30)" in text
-    assert "found 7 wells (7 sites) on 4 plates in 2 batches" in text
-    assert "perturbations: 2 genes, 1 compound; 3 control sites (CRISPR_control, EMPTY_control)" in text
+    assert "found 9 wells (9 sites) on 4 plates in 2 batches" in text
+    assert "perturbations: 2 genes, 1 compound; 5 control sites (CRISPR_control, EMPTY_control)" in text
     assert "concentration (2 sites, 2 values)" in text and "SMILES (2 sites, 1 value)" in text
     screen = read_screen(out)
     obs = screen.obs.set_index("well_id")
