@@ -167,22 +167,50 @@ def make_standin(out, *, n_plates: int = 2, wells_per_plate: int = 40, n_complex
 
 
 def _write_embeddings(screen, embs: dict, names: dict) -> None:
-    """Each simulated matrix through bioviz.embed's cache writer, under the embedder's real config
-    (the weakly supervised one gets a placeholder checkpoint: its config names the file's identity,
-    and nothing here runs the network), then the confounder table from those caches."""
-    from bioviz.embed import cache, compute_confounders, create_embedder
+    write_caches(screen, embs, names)
+    from bioviz.embed import compute_confounders
+
+    compute_confounders(screen, workers=0)
+
+
+def write_caches(screen, embs: dict, names: dict | None = None) -> None:
+    """Each simulated matrix (``{embedder: sites x features}``, rows in the screen's site order)
+    through bioviz.embed's cache writer under the embedder's real config, so bioviz.embed sees it
+    as up to date. The weakly supervised embedder gets a placeholder checkpoint: its config names
+    the file's identity, and nothing here runs the network. ``names``: feature names per embedder
+    (the confounder table reads ``<CH>_mean`` from pixel_stats and column 0 of cell_count)."""
+    from bioviz.embed import cache, create_embedder
     from bioviz.embed.weakly_supervised import DEFAULT_WEIGHTS
 
-    ckpt = screen.root / DEFAULT_WEIGHTS
-    ckpt.parent.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(ckpt, "stand-in: not a checkpoint; the embedding beside it is simulated\n")
+    names = names or {}
+    if "weakly_supervised" in embs:
+        ckpt = screen.root / DEFAULT_WEIGHTS
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(ckpt, "stand-in: not a checkpoint; the embedding beside it is simulated\n")
     fp = screen.fingerprint()
     for name, x in embs.items():
         e = create_embedder(name)
         e.resolve(screen)
         cache.write_cache(screen, e, cache.features_frame(screen.obs["well_id"], x), fp,
                           feature_names=names.get(name, [f"f{i}" for i in range(np.shape(x)[1])]))
-    compute_confounders(screen, workers=0)
+
+
+def screen_with_blank_images(out, obs: pd.DataFrame, channels=("DNA", "ER"), control_label: str = "NTC",
+                             size: int = 8):
+    """A real Screen for ``obs`` (well_id, batch, plate, well, row, col, site, perturbation,
+    perturbation_type, is_control) whose wells all point at one blank image per channel: for tests
+    whose embeddings are simulated, so no pixel is ever read."""
+    from PIL import Image
+
+    out = Path(out)
+    obs = obs.copy()
+    for ch in channels:
+        rel = f"images/blank_{ch}.png"
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.zeros((size, size), np.uint8)).save(out / rel)
+        obs[f"image_{ch}"] = rel
+    write_screen(out, obs, channels=list(channels), control_label=control_label, name=out.name)
+    return read_screen(out)
 
 
 def _write_images(out: Path, obs, conf, gdf, size: int, rng) -> None:
