@@ -385,3 +385,46 @@ def test_real_jump_zarr(tmp_path, capsys):
     np.testing.assert_array_equal(screen.load_site_raw("CP-CC9-R1-05_L07_s0"), arr[1])
     # The README's table: ORF site RNA max 65535, CRISPR site DNA max 1000.
     assert screen.load_site_raw("BR00123947_G01_s1")[4].max() == 65535
+
+
+@pytest.mark.slow
+def test_rxrx3_core_fixture_import_embed_benchmark(tmp_path, capsys):
+    """import -> embed -> benchmark on an RxRx3-core-layout fixture with two planted CORUM complexes."""
+    from bioviz.embed import embed
+    from bioviz.relationships import corum_complexes
+
+    complexes = corum_complexes()
+    g1 = list(complexes["Ribosome, cytoplasmic"][:12])
+    g2 = [g for g in complexes["39S ribosomal subunit, mitochondrial"] if g not in g1][:12]
+    rows = []
+    for exp in ("gene-001", "gene-002"):
+        for k, (g, guide) in enumerate([(g, i) for g in g1 + g2 for i in (1, 2)], start=1):
+            rows.append((f"{exp}_1_A{k:02d}", exp, 1, f"A{k:02d}", g, f"{g}_guide_{guide}", "", "", "CRISPR"))
+        for j in range(1, 9):
+            rows.append((f"{exp}_2_B{j:02d}", exp, 2, f"B{j:02d}", "EMPTY_control", "EMPTY_control", "", "", "CRISPR"))
+    for p, conc in ((1, 0.25), (2, 2.5)):
+        for j in range(1, 11):
+            rows.append((f"compound-001_{p}_C{j:02d}", "compound-001", p, f"C{j:02d}", "", f"CPD-{j}", "CC", conc, "COMPOUND"))
+    for j in range(1, 9):
+        rows.append((f"compound-001_3_D{j:02d}", "compound-001", 3, f"D{j:02d}", "", "EMPTY_control", "", "", "COMPOUND"))
+    meta = pd.DataFrame(rows, columns=["well_id", "experiment_name", "plate", "address", "gene", "treatment", "SMILES",
+                                       "concentration", "perturbation_type"]).assign(cell_type="HUVEC")
+    meta.to_csv(tmp_path / "metadata_rxrx3_core.csv", index=False)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(len(meta), 384))
+    for genes in (g1, g2):  # each complex shares a direction in the "OpenPhenom" space
+        X[meta["gene"].isin(genes).to_numpy()] += 1.5 * rng.normal(size=384)
+    emb = pd.DataFrame(X, columns=[f"feature_{i}" for i in range(384)]).assign(well_id=meta["well_id"])
+    emb.to_parquet(tmp_path / "emb.parquet", index=False)
+    out = tmp_path / "ds"
+    rc, text, err = run_cli(capsys, "import", "rxrx3-core", "--metadata", str(tmp_path / "metadata_rxrx3_core.csv"),
+                            "--embeddings", str(tmp_path / "emb.parquet"), "--out", str(out))
+    assert rc == 0, err
+    assert "perturbations: 24 genes, 10 compounds; 24 control sites (EMPTY_control)" in text
+    embed(read_screen(out), ["precomputed", "random"], **KW)
+    rc, _, err = run_cli(capsys, "benchmark", "--dataset", str(out), "--embedders", "precomputed,random", "--n-boot", "20")
+    assert rc == 0, err
+    rec = pd.read_csv(out / "results" / "recall.csv")
+    corum = rec[(rec["source"] == "CORUM") & (rec["threshold"] == "0.05_0.95") & rec["adjusted_for"].isna()]
+    corum = corum.set_index("embedder")
+    assert corum.loc["precomputed", "recall"] > corum.loc["random", "ci_high"]
