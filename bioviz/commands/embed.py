@@ -58,6 +58,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--no-confounders", action="store_true", help="do not build embeddings/confounders.parquet")
     p.add_argument("--list", action="store_true", help="list the registered embedders and exit")
     add_quiet(p)
+    # Ray engine (issue 11, bioviz/embed/ray_engine.py; docs/scale.md).
+    p.add_argument("--engine", default="local", choices=["local", "ray"],
+                   help="local: this process and its workers; ray: Ray Data tasks and actor pools, on a local "
+                        "Ray or a cluster (same caches) (default: %(default)s)")
+    p.add_argument("--ray-address", default=None, metavar="auto|ray://HOST:PORT",
+                   help="join a Ray cluster (--engine ray); default: start a local Ray with this machine's cores")
+    p.add_argument("--gpus-per-worker", type=float, default=None, metavar="F",
+                   help="share of a GPU per network actor (--engine ray; default: the GPUs split between networks)")
     p.set_defaults(func=run)
     return p
 
@@ -103,10 +111,21 @@ def run(args) -> int:
     progress = progress_bar(args.quiet, unit="site")
 
     t0 = time.perf_counter()
+    engine = getattr(args, "engine", "local")
+    if engine != "ray" and (args.ray_address or args.gpus_per_worker is not None):
+        raise EmbedderError("--ray-address and --gpus-per-worker need --engine ray")
     try:
-        results = embed(screen, args.embedders, device=args.device, batch_size=args.batch_size,
-                        workers=args.workers, progress=progress, configs=configs, force=args.force,
-                        confounders=not args.no_confounders)
+        if engine == "ray":
+            from ..embed.ray_engine import embed_ray
+
+            results = embed_ray(screen, args.embedders, address=args.ray_address,
+                                gpus_per_worker=args.gpus_per_worker, device=args.device,
+                                batch_size=args.batch_size, progress=progress, configs=configs, force=args.force,
+                                confounders=not args.no_confounders)
+        else:
+            results = embed(screen, args.embedders, device=args.device, batch_size=args.batch_size,
+                            workers=args.workers, progress=progress, configs=configs, force=args.force,
+                            confounders=not args.no_confounders)
     finally:
         progress.close()
     for name, df in results.items():

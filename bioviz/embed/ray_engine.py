@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
+import warnings
 
 import numpy as np
 
@@ -44,6 +46,37 @@ def _first_line(exc: BaseException) -> str:
     return (text[0] if text else type(exc).__name__)[:300]
 
 
+def _check_reachable(address: str) -> None:
+    """One TCP connect before ray.init: given a dead HOST:PORT, ray.init retries for ever (measured:
+    still retrying after 5 min), and a ray:// address needs the optional Ray Client package."""
+    import socket
+
+    target = address
+    if address == "auto":
+        try:
+            from ray._private.services import canonicalize_bootstrap_address_or_die
+
+            target = canonicalize_bootstrap_address_or_die("auto")
+        except Exception as exc:
+            raise RayConnectError(f"cannot reach the Ray cluster at {address} ({_first_line(exc)}); start one "
+                                  "with `ray start --head` or omit --ray-address for a local Ray") from None
+    host, _, port = target.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise RayConnectError(f"--ray-address {address}: expected auto, HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise RayConnectError(f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); start one "
+                              "with `ray start --head` or omit --ray-address for a local Ray") from None
+    if address.startswith("ray://"):
+        try:
+            import ray.util.client  # noqa: F401
+            import grpc  # noqa: F401
+        except ImportError:
+            raise RayConnectError(f"--ray-address {address}: Ray Client is not installed here "
+                                  '(pip install "ray[client]==2.60.0")') from None
+
+
 def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
     """Start a local Ray (``address`` None) or join a cluster; True when this call started Ray.
 
@@ -56,9 +89,20 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
     quiet = dict(log_to_driver=False, logging_level=logging.ERROR)
     if address is None:
         # address="local": never attach to a cluster someone else started on this machine.
-        ray.init(address="local", num_cpus=int(num_cpus or cpu_count()), include_dashboard=False,
-                 object_store_memory=OBJECT_STORE_BYTES, **quiet)
+        # Under load the raylet gives up waiting for its metrics agent's port file (seen at a load of
+        # 20 on 2 cores); allow it minutes instead of Ray's default.
+        os.environ.setdefault("RAY_agent_register_timeout_ms", "300000")
+        try:
+            ray.init(address="local", num_cpus=int(num_cpus or cpu_count()), include_dashboard=False,
+                     object_store_memory=OBJECT_STORE_BYTES, **quiet)
+        except Exception as exc:  # e.g. the raylet not up within Ray's 30 s on an overloaded machine
+            try:
+                ray.shutdown()
+            except Exception:
+                pass
+            raise EmbedderError(f"could not start a local Ray ({_first_line(exc)})") from None
         return True
+    _check_reachable(address)
     try:
         ray.init(address=address, **quiet)
     except Exception as exc:  # ConnectionError, grpc errors, timeouts: all mean the same to a user
@@ -244,6 +288,9 @@ def _run_images(screen, embs, fingerprint, *, device, gpus_per_worker, batch_siz
         site_cols = {e.name: f"s{j}" for j, e in enumerate(site_embs)}
         net_cols = {e.name: f"n{j}" for j, e in enumerate(nets)}
         idx = [i for k in work for i in range(k * chunk_size, min(n, (k + 1) * chunk_size))]
+        # Ray 2.60 flags retry settings passed as remote args as deprecated, but names no other
+        # way to bound retries per operator (its default is to retry a dead worker forever).
+        warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated", category=Warning)
         ds = ray.data.from_items([{"i": i} for i in idx], override_num_blocks=max(1, math.ceil(len(idx) / batch_size)))
         ds = ds.map_batches(_decode_and_site_features, batch_size=batch_size, batch_format="numpy", num_cpus=1,
                             max_retries=max_retries,
