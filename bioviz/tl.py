@@ -43,17 +43,19 @@ def embed(screen, *, embedders="all", device: str = "auto", batch_size: int = 32
     return pd.DataFrame(rows, columns=["embedder", "kind", "n_sites", "n_features", "device", "seconds"])
 
 
-def benchmark(screen, *, embedders=None, adjust=None, out=None, **options) -> pd.DataFrame:
+def benchmark(screen, *, embedders=None, adjust=None, matched_null=None, out=None, **options) -> pd.DataFrame:
     """Run the benchmark (``bioviz benchmark``: every up-to-date embedding unless ``embedders``),
     write ``results/``, and return its recall table as written (read back through
     ``bioviz.bench.results``). ``adjust``: confounders regressed out for the adjusted rows.
+    ``matched_null``: confounder-matched nulls (``["density", "density+intensity"]``); the table
+    then has every null's rows, told apart by ``null_model`` (``all``, ``matched:density``, ...).
     ``options``: the rest of :func:`bioviz.bench.run.run_benchmark` (sources, thresholds, method,
     aggregation, n_boot, seed, ...)."""
     from .bench.results import read_results
     from .bench.run import run_benchmark
 
-    run_benchmark(screen, embedders, adjust, out=out, **options)
-    return read_results(screen, out=out, tables=["recall"])["recall"]
+    run_benchmark(screen, embedders, adjust, out=out, matched_null=matched_null, **options)
+    return read_results(screen, out=out, tables=["recall"], null_model=None)["recall"]
 
 
 def recall(screen, *, embedder: str, adjust=None, sources=None, thresholds=None, method: str | None = None,

@@ -47,6 +47,10 @@ COLUMNS: dict[str, dict[str, str]] = {
         "mechanism": "'' = all pairs; else the planted mechanism (or unplanted) the pairs belong to",
         "n_pairs": "known pairs scored",
         "null_size": "random pairs in the null the percentiles come from",
+        "null_model": "the null pairs are judged against: 'all' = every pair of perturbations (efaar's); "
+                      "'matched:density' (or 'matched:density+intensity', ...) = only pairs whose two members fall "
+                      "in the same confounder cells as the known pair (bench.matched_null; bins in summary.json)",
+        "reason": "why the row has no number (e.g. too few pairs for a matched null), else ''",
     },
     "pairs": {
         "source": "relationship source",
@@ -59,6 +63,9 @@ COLUMNS: dict[str, dict[str, str]] = {
         "recalled_{threshold}": "True when the percentile is beyond either threshold",
         "also_recalled_{threshold}": "'+'-joined baselines that also recall the pair, 'alone', or '' when not recalled",
         "mechanism": "planted mechanism of the pair (simulated screens only)",
+        "null_model": "'all' = percentile among all pairs; 'matched:<confounders>' = percentile within the pair's "
+                      "confounder cell (bench.matched_null)",
+        "null_cell": "the matched cell the pair was judged in (e.g. 'density bins 1&2 of 6'); '' for 'all'",
     },
     "probes": {
         "embedder": "embedder name",
@@ -89,6 +96,7 @@ COLUMNS: dict[str, dict[str, str]] = {
         "ci_low": "95% paired bootstrap CI of diff, lower end",
         "ci_high": "95% paired bootstrap CI of diff, upper end",
         "p_value": "paired bootstrap p-value of a > b",
+        "null_model": "'all' or 'matched:<confounders>': the null both embedders' flags come from",
     },
     "retrieval": {
         "embedder": "embedder name",
@@ -100,20 +108,23 @@ COLUMNS: dict[str, dict[str, str]] = {
 _STR, _F, _I, _B = str, float, int, bool
 COL_DTYPES: dict[str, dict[str, type]] = {
     "recall": dict(embedder=_STR, source=_STR, threshold=_STR, recall=_F, ci_low=_F, ci_high=_F,
-                   adjusted_for=_STR, mechanism=_STR, n_pairs=_I, null_size=_I),
+                   adjusted_for=_STR, mechanism=_STR, n_pairs=_I, null_size=_I, null_model=_STR, reason=_STR),
     "pairs": {"source": _STR, "entity1": _STR, "entity2": _STR, "embedder": _STR, "adjusted_for": _STR,
               "cosine": _F, "percentile": _F, "recalled_{threshold}": _B, "also_recalled_{threshold}": _STR,
-              "mechanism": _STR},
+              "mechanism": _STR, "null_model": _STR, "null_cell": _STR},
     "probes": dict(embedder=_STR, confounder=_STR, metric=_STR, value=_F),
     "cka": dict(embedder_a=_STR, embedder_b=_STR, cka=_F),
     "activity": dict(embedder=_STR, perturbation=_STR, metric=_STR, mean_average_precision=_F,
                      corrected_p_value=_F, below_corrected_p=_B),
     "comparisons": dict(embedder_a=_STR, embedder_b=_STR, source=_STR, threshold=_STR, adjusted_for=_STR,
-                        diff=_F, ci_low=_F, ci_high=_F, p_value=_F),
+                        diff=_F, ci_low=_F, ci_high=_F, p_value=_F, null_model=_STR),
     "retrieval": dict(embedder=_STR, label=_STR, metric=_STR, value=_F),
 }
 # Columns where an empty string carries meaning ('' = raw / all pairs): CSV would read them as NaN.
-EMPTY_MEANS = ("adjusted_for", "mechanism")
+EMPTY_MEANS = ("adjusted_for", "mechanism", "reason", "null_cell")
+# The all-pairs null (bench.matched_null.NULL_ALL): rows written before null_model existed are this.
+NULL_ALL = "all"
+HAS_NULL_MODEL = ("recall", "pairs", "comparisons")
 
 DEFAULT_RECIPE = {"method": "pca_centerscale", "aggregation": "mean", "adjust": []}
 
@@ -171,8 +182,12 @@ def write_results(screen, tables: dict, summary: dict, *, out=None) -> dict[str,
     return written
 
 
-def read_table(path, table: str):
-    """One results file as written (``''`` restored where it means raw / all pairs)."""
+def read_table(path, table: str, *, null_model: str | None = NULL_ALL):
+    """One results file as written (``''`` restored where it means raw / all pairs).
+
+    recall, pairs and comparisons carry ``null_model``; files written before it get ``all``. By
+    default only the all-pairs rows are returned, so a view built for one null never counts a pair
+    twice; ``null_model=None`` returns every null, a label (``matched:density``) only that one."""
     path = Path(path)
     if table == "summary":
         try:
@@ -186,15 +201,22 @@ def read_table(path, table: str):
     for c in EMPTY_MEANS:
         if c in df.columns:
             df[c] = df[c].astype(object).where(df[c].notna(), "").astype(str)
+    if table in HAS_NULL_MODEL:
+        if "null_model" not in df.columns:
+            df["null_model"] = NULL_ALL
+        df["null_model"] = df["null_model"].astype(object).where(df["null_model"].notna(), NULL_ALL).astype(str)
+        if null_model is not None:
+            df = df[df["null_model"] == null_model].reset_index(drop=True)
     return df
 
 
-def read_results(screen, *, out=None, tables=None) -> dict:
-    """{table: DataFrame (summary: dict)} for each results file present; absent ones are None."""
+def read_results(screen, *, out=None, tables=None, null_model: str | None = NULL_ALL) -> dict:
+    """{table: DataFrame (summary: dict)} for each results file present; absent ones are None.
+    ``null_model``: as :func:`read_table` (default the all-pairs rows; None: every null)."""
     res = {}
     for name in (tables or FILES):
         p = result_path(screen, name, out)
-        res[name] = read_table(p, name) if p.is_file() else None
+        res[name] = read_table(p, name, null_model=null_model) if p.is_file() else None
     return res
 
 
@@ -223,8 +245,9 @@ def describe_markdown() -> str:
     lines = []
     for name, fname in FILES.items():
         if name == "summary":
-            lines.append(f"- `{fname}`: embedders, baselines, sources, thresholds, warnings, timings and the "
-                         "map recipe (`recipe`: method, aggregation, adjust) that `map_recipe` reads back.")
+            lines.append(f"- `{fname}`: embedders, baselines, sources, thresholds, warnings, timings, the "
+                         "map recipe (`recipe`: method, aggregation, adjust) that `map_recipe` reads back, and "
+                         "`matched_null`: per matched null, the bins used per confounder, cells, smallest cell.")
             continue
         opt = " (only when the screen has moa/target labels)" if name in OPTIONAL else ""
         lines.append(f"- `{fname}`{opt}:")

@@ -96,11 +96,15 @@ def run_benchmark(
     with_activity: bool = True,
     seed: int = 0,
     progress=None,
+    matched_null=None,
 ) -> dict:
     """Benchmark ``embedders`` (default: all cached) of ``screen``; write results; return summary.
 
     ``adjust``: confounder names (density, intensity, focus, plate, position); recall is reported
     both raw (``adjusted_for`` empty) and with all of them regressed out (``+``-joined).
+    ``matched_null``: confounder-matched nulls (``bench.matched_null.parse_matched``: ``density``,
+    ``density,plate``, ``density+intensity``); their rows carry ``null_model`` ``matched:<names>``,
+    the all-pairs rows ``all``.
     """
     t0 = time.time()
     say = progress or (lambda msg: None)
@@ -133,7 +137,7 @@ def run_benchmark(
 
         sources = list(SOURCES)
 
-    recall_rows, pair_frames, map_sizes = [], [], {}
+    recall_rows, pair_frames, map_sizes, raw_maps = [], [], {}, {}
     skipped: dict[str, str] = {}
     adjust_sets = [[]] + ([adjust] if adjust else [])
     for adj in adjust_sets:
@@ -143,6 +147,8 @@ def run_benchmark(
             e = adjust_embedding(emb, conf, adj) if adj else emb
             m = build_map(e, obs, control, method=method, aggregation=aggregation)
             map_sizes[name] = len(m)
+            if not adj:
+                raw_maps[name] = m
             run = known_relationship_recall(
                 m[feature_columns(m, exclude=("perturbation",))], m["perturbation"], sources=sources,
                 relationships=rel_tables or None, thresholds=thresholds, with_ranks=True, what=f"map of {name}",
@@ -155,10 +161,19 @@ def run_benchmark(
                     pdf["mechanism"] = pdf["mechanism"].fillna("unplanted")
                 pair_frames.append(pdf)
 
-    pairs = pd.concat(pair_frames, ignore_index=True)
+    # confounder-matched nulls (bench.matched_null): the raw maps judged within cells of pairs alike
+    # in density/intensity/focus/plate; rows without a number (too few pairs) carry the reason
+    from .matched_null import NULL_ALL, benchmark_matched
+
+    matched_frames, matched_failed, matched_info = benchmark_matched(
+        raw_maps, obs, conf, control, matched_null, sources=sources, relationships=rel_tables or None,
+        thresholds=thresholds, warnings=warnings, say=say)
+    pairs = pd.concat([f.assign(null_model=NULL_ALL, null_cell="") for f in pair_frames] + matched_frames,
+                      ignore_index=True)
     flag_cols = [f"recalled_{l}" for l in labels]
-    pairs = attribute(pairs, flag_cols)
-    group_keys = ["adjusted_for", "embedder", "source"]
+    pairs = pd.concat([attribute(g, flag_cols) for _, g in pairs.groupby("null_model", sort=False)],
+                      ignore_index=True)
+    group_keys = ["null_model", "adjusted_for", "embedder", "source"]
     for keys, g in pairs.groupby(group_keys, sort=False):
         subsets = [("", g)]
         if "mechanism" in g:
@@ -169,17 +184,24 @@ def run_benchmark(
                 lo, hi = bootstrap_ci(r, n_boot=n_boot, seed=seed)
                 recall_rows.append(
                     dict(zip(group_keys, keys), mechanism=mech, threshold=lab, recall=float(r.mean()),
-                         ci_low=lo, ci_high=hi, n_pairs=len(r), null_size=int(sub["null_size"].iloc[0]))
+                         ci_low=lo, ci_high=hi, n_pairs=len(r), null_size=int(sub["null_size"].iloc[0]), reason="")
                 )
+    for label, why in matched_failed:  # no number, the reason instead
+        for keys, g in pairs[pairs["null_model"] == NULL_ALL].groupby(["adjusted_for", "embedder", "source"], sort=False):
+            if keys[0] == "":
+                recall_rows += [dict(null_model=label, adjusted_for="", embedder=keys[1], source=keys[2], mechanism="",
+                                     threshold=lab, recall=np.nan, ci_low=np.nan, ci_high=np.nan, n_pairs=len(g),
+                                     null_size=0, reason=why) for lab in labels]
     recall = pd.DataFrame(recall_rows)[
-        ["embedder", "source", "threshold", "recall", "ci_low", "ci_high", "adjusted_for", "mechanism", "n_pairs", "null_size"]
+        ["embedder", "source", "threshold", "recall", "ci_low", "ci_high", "adjusted_for", "mechanism", "n_pairs",
+         "null_size", "null_model", "reason"]
     ]
 
     comparisons = _comparisons(pairs, flag_cols, labels, n_boot, seed)
 
     pairs_out = pairs[
         ["source", "entity1", "entity2", "embedder", "adjusted_for", "cosine", "percentile", *flag_cols,
-         *[f"also_{f}" for f in flag_cols], *(["mechanism"] if "mechanism" in pairs else [])]
+         *[f"also_{f}" for f in flag_cols], *(["mechanism"] if "mechanism" in pairs else []), "null_model", "null_cell"]
     ]
 
     # -- well-level diagnostics (raw embeddings) -------------------------------------------------
@@ -246,6 +268,8 @@ def run_benchmark(
         ),
         "retrieval": retrieval.to_dict(orient="records") if len(retrieval) else [],
         "comparisons": comparisons.to_dict(orient="records"),
+        # per matched null: bins used per confounder, cells, smallest cell, null pairs (or why skipped)
+        "matched_null": matched_info,
         "seconds": round(time.time() - t0, 1),
     }
     write_results(screen, dict(recall=recall, pairs=pairs_out, probes=probes, cka=cka, activity=activity,
@@ -256,7 +280,7 @@ def run_benchmark(
 def _comparisons(pairs, flag_cols, labels, n_boot, seed) -> pd.DataFrame:
     """Every embedder against every baseline on the same pairs: paired bootstrap p (A > B)."""
     rows = []
-    for (adj, src), g in pairs.groupby(["adjusted_for", "source"], sort=False):
+    for (nm, adj, src), g in pairs.groupby(["null_model", "adjusted_for", "source"], sort=False):
         names = list(g["embedder"].unique())
         for lab, flag in zip(labels, flag_cols):
             wide = g.pivot_table(index=["entity1", "entity2"], columns="embedder", values=flag, aggfunc="first")
@@ -267,9 +291,9 @@ def _comparisons(pairs, flag_cols, labels, n_boot, seed) -> pd.DataFrame:
                     ab = wide[[a, b]].dropna()
                     res = paired_bootstrap_pvalue(ab[a].astype(float), ab[b].astype(float), n_boot=n_boot, seed=seed)
                     rows.append({"embedder_a": a, "embedder_b": b, "source": src, "threshold": lab,
-                                 "adjusted_for": adj, **res})
+                                 "adjusted_for": adj, **res, "null_model": nm})
     return pd.DataFrame(rows, columns=["embedder_a", "embedder_b", "source", "threshold", "adjusted_for",
-                                       "diff", "ci_low", "ci_high", "p_value"])
+                                       "diff", "ci_low", "ci_high", "p_value", "null_model"])
 
 
 def _retrieval(wells, control, seed, null_size, warnings) -> pd.DataFrame:

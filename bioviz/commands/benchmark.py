@@ -18,6 +18,10 @@ def add_parser(subparsers):
     add_embedders(p, what="embedders to benchmark", all_means="every embedding of this dataset with an up-to-date cache")
     p.add_argument("--adjust", default=None, metavar="LIST",
                    help=f"confounders to regress out for adjusted recall, a comma list of: {','.join(ADJUSTABLE)}")
+    p.add_argument("--matched-null", default=None, metavar="LIST",
+                   help="also judge each known pair against pairs whose members share its confounder levels: a comma "
+                        "list of nulls from density,intensity,focus,plate; '+' joins confounders into one null "
+                        "(e.g. density,density+plate). Rows get null_model matched:<names>")
     p.add_argument("--sources", default=None, metavar="LIST",
                    help=f"relationship sources, a comma list (default all: {','.join(SOURCES)})")
     p.add_argument("--map-method", default=METHODS[0], choices=list(METHODS),
@@ -41,7 +45,7 @@ def run(args) -> int:
     with step_bar(args.quiet) as progress:
         summary = run_benchmark(
             screen, names, args.adjust, out=args.out, sources=sources, method=args.map_method,
-            aggregation=args.aggregation, n_boot=args.n_boot, progress=progress,
+            aggregation=args.aggregation, n_boot=args.n_boot, progress=progress, matched_null=args.matched_null,
         )
     out = results.results_dir(screen, args.out)
     written = [f for f in results.file_names() if (out / f).is_file()]
