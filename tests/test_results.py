@@ -53,6 +53,8 @@ def test_write_read_round_trip(tmp_path):
     written = results.write_results(Fake, {"recall": rec, "retrieval": pd.DataFrame()}, {"thresholds": ["0.05_0.95"]})
     assert set(written) == {"recall", "summary"}  # an empty optional table is not written
     back = results.read_results(Fake)
+    # a file written before null_model existed reads back as the all-pairs null
+    assert (back["recall"].pop("null_model") == "all").all()
     pd.testing.assert_frame_equal(back["recall"], rec)
     assert back["pairs"] is None and back["summary"] == {"thresholds": ["0.05_0.95"]}
     assert results.map_recipe(Fake) == results.DEFAULT_RECIPE
