@@ -92,7 +92,9 @@ def import_snapshot(snap: Path):
     snapshots, or an installed maes_microscopy, never see each other.
     """
     snap = snap.resolve()
-    pkg = "bioviz_openphenom_" + hashlib.sha1(str(snap).encode()).hexdigest()[:10]
+    # Named by path and code files, so a long-lived process (the dashboard) picks up edited code.
+    code = sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in snap.glob("*.py"))
+    pkg = "bioviz_openphenom_" + hashlib.sha1(repr((str(snap), code)).encode()).hexdigest()[:10]
     if pkg not in sys.modules:
         init = snap / "__init__.py"
         spec = importlib.util.spec_from_file_location(pkg, init if init.is_file() else None,
