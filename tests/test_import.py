@@ -428,3 +428,18 @@ def test_rxrx3_core_fixture_import_embed_benchmark(tmp_path, capsys):
     corum = rec[(rec["source"] == "CORUM") & (rec["threshold"] == "0.05_0.95") & rec["adjusted_for"].isna()]
     corum = corum.set_index("embedder")
     assert corum.loc["precomputed", "recall"] > corum.loc["random", "ci_high"]
+
+
+def test_named_templates_match_instrument_names():
+    from bioviz.importers.files import compile_template
+
+    rx, _ = compile_template("imagexpress")
+    m = rx.match("Week1_150607_B02_s3_w2A8B2C4D1-0E6F.tif")
+    assert (m["well"], m["site"], m["channel"]) == ("B02", "3", "2")
+    assert rx.match("AA14_s1_w5.tif")["well"] == "AA14"
+    rx, _ = compile_template("phenix")
+    m = rx.match("r16c24f09p03-ch5sk1fk1fl1.tiff")
+    assert (m["row"], m["col"], m["site"], m["plane"], m["channel"]) == ("16", "24", "09", "03", "5")
+    rx, _ = compile_template("rxrx1")
+    m = rx.match("HUVEC-1/Plate1/M23_s2_w3.png")
+    assert (m["experiment"], m["plate"], m["well"], m["site"], m["channel"]) == ("HUVEC-1", "1", "M23", "2", "3")
