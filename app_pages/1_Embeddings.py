@@ -1,5 +1,4 @@
 """Embeddings: two UMAPs side by side with linked lasso selection, any colouring, a well gallery."""
-import pandas as pd
 import streamlit as st
 
 from bioviz.dashboard import datasets as ds
@@ -13,7 +12,7 @@ screen = st.session_state.get("screen")
 if screen is None:
     st.stop()
 
-embedders = ds.computed_embedders(screen.root)
+embedders = ui.embedders(screen)
 if not embedders:
     st.warning("No embedding is computed for this dataset yet: use *Compute* on Home or run "
                "`bioviz embed --dataset ...`.")
@@ -32,14 +31,7 @@ emb_b = c[2].selectbox("Right map", embedders, index=embedders.index(ui.widget_d
                        key="emb_b")
 
 frame_base = ui.well_frame(screen) if level == "well" else ui.perturbation_frame(screen)
-categorical = [col for col in ("plate", "batch", "perturbation_type", "perturbation", "moa", "target",
-                               "planted mechanism", "complex", "is_control", "edge") if col in frame_base.columns]
-continuous = [col for col in frame_base.columns if col not in categorical and col not in ("well_id", "well", "site")
-              and pd.api.types.is_numeric_dtype(frame_base[col]) and not pd.api.types.is_bool_dtype(frame_base[col])]
-color_options = ["planted mechanism"] if "planted mechanism" in categorical else []
-color_options += [col for col in categorical if col not in color_options] + continuous
-default_color = "planted mechanism" if "planted mechanism" in color_options else ("plate" if "plate" in color_options
-                                                                                  else color_options[0])
+color_options, default_color = ui.color_options(frame_base)
 color = c[3].selectbox("Colour by", color_options,
                        index=color_options.index(ui.widget_default("color", color_options, default_color)),
                        key="emb_color")

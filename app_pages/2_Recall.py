@@ -1,6 +1,8 @@
 """Recall of known relationships: models beside baselines, raw and adjusted, by planted mechanism."""
 import streamlit as st
 
+from bioviz.bench.adjust import default_adjustment
+from bioviz.bench.attribution import models_first
 from bioviz.dashboard import datasets as ds
 from bioviz.dashboard import ui
 from bioviz.plots import activity_bars, mechanism_bars, recall_bars
@@ -17,14 +19,14 @@ if rec is None:
 
 ths = list(dict.fromkeys(rec["threshold"]))
 adj_all = [a for a in dict.fromkeys(rec["adjusted_for"]) if a]
-names = sorted(rec["embedder"].unique(), key=lambda n: (ds.embedder_kind(n) != "model", n))
+names = models_first(rec["embedder"])
 c = st.columns([1, 2, 2])
 th = c[0].selectbox("Threshold pair", ths, index=ths.index(ui.widget_default("threshold", ths)), key="rec_threshold",
                     help="a pair is recalled when its similarity is below the lower or above the upper "
                          "percentile of all pairs")
 url_adj = ui.url_get("adjust")
 default_adj = [a for a in (url_adj.split(",") if url_adj else []) if a in adj_all] or \
-    [a for a in adj_all if "cell_count" in a or "density" in a][:1] or adj_all[:1]
+    [a for a in [default_adjustment(adj_all)] if a]
 adjust = c[1].multiselect("Beside raw recall, adjusted for", adj_all, default=default_adj, key="rec_adjust",
                           help="recall after regressing these confounders out of the embedding")
 chosen = c[2].multiselect("Embedders", names, default=names, key="rec_embedders")
@@ -68,15 +70,10 @@ if act is not None and "embedder" in act.columns and len(act):
 ret = ui.retrieval(screen)
 if ret is not None and len(ret):
     st.subheader("MOA / target retrieval")
-    wide = ret.pivot_table(index="embedder", columns=["label", "metric"], values="value")
-    wide.columns = [f"{a}: {b}" for a, b in wide.columns]
-    wide = wide.reset_index()
+    wide = ds.retrieval_wide(ret)
     ui.plot(activity_bars(wide[wide["embedder"].isin(chosen)]), "moa_retrieval", key="moa_bars")
     ui.table(wide, "moa_retrieval", key="moa_table")
 cmp_ = ui.comparisons(screen)
 if cmp_ is not None and len(cmp_):
     with st.expander("Each embedder against each baseline (paired bootstrap)"):
-        c2 = cmp_.copy()
-        c2["threshold"] = c2["threshold"].astype(str).str.replace(r"[-_, ]+", "/", regex=True)
-        c2 = c2[(c2["threshold"] == th) & c2["adjusted_for"].astype(object).fillna("").isin([""] + adjust)]
-        ui.table(c2, "comparisons", key="cmp_table")
+        ui.table(ds.comparisons_at(cmp_, th, [""] + adjust), "comparisons", key="cmp_table")

@@ -125,7 +125,7 @@ if conf is not None:
 
 st.subheader("The pair's similarity on each embedder's null distribution")
 items, rows = [], []
-for emb in ds.computed_embedders(screen.root):
+for emb in ui.embedders(screen):
     try:
         prof = ui.profiles(screen, emb)
         nul = ui.null(screen, emb)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from . import atomic
 from .errors import DatasetError
-from .images import read_image, to_float
+from .images import read_image, source_file, to_float
 
 REQUIRED_COLUMNS = (
     "well_id", "batch", "plate", "well", "row", "col", "site",
@@ -111,10 +111,14 @@ class Screen:
             h = hashlib.sha256()
             h.update(json.dumps(self.config, sort_keys=True).encode())
             h.update(pd.util.hash_pandas_object(self.obs.astype(str), index=False).to_numpy().tobytes())
+            stats: dict = {}  # a parquet shard or Zarr array holds many images: stat it once
             for ch in self.channels:
                 for rel in self.obs[f"image_{ch}"]:
-                    st = (self.root / str(rel)).stat()
-                    h.update(f"{rel}:{st.st_size}:{st.st_mtime_ns}".encode())
+                    src = source_file(self.root / str(rel))
+                    if src not in stats:
+                        st = src.stat()
+                        stats[src] = f"{st.st_size}:{st.st_mtime_ns}"
+                    h.update(f"{rel}:{stats[src]}".encode())
             self._fingerprint = h.hexdigest()[:16]
         return self._fingerprint
 
@@ -241,9 +245,14 @@ def read_screen(path, *, check_images: bool = True) -> Screen:
             _fail(f"channel {ch} has no image for well {obs.loc[empty, 'well_id'].iloc[0]!r} "
                   f"({int(empty.sum())} wells lack it; column {col})")
         if check_images:
+            seen: set = set()
             for well_id, rel in zip(obs["well_id"], obs[col]):
-                if not (root / str(rel)).is_file():
+                src = source_file(root / str(rel))  # a member 'shard.parquet::key' needs its shard
+                if src in seen:
+                    continue
+                if not (src.is_file() or (src != root / str(rel) and src.is_dir())):
                     _fail(f"image file {rel} (well {well_id!r}, channel {ch}) does not exist")
+                seen.add(src)
 
     return Screen(root=root, name=cfg.get("name") or root.name, obs=obs, channels=channels,
                   colors=colors, control_label=str(control_label), config=cfg)

@@ -46,3 +46,22 @@ def cellprofiler_nucleus_count(outlines: np.ndarray) -> int:
     areas = np.bincount(lab.ravel())
     background = int(np.argmax(areas[1:])) + 1
     return int(sum(1 for k in range(1, n + 1) if k != background and areas[k] >= 50))
+
+
+@pytest.fixture(scope="session")
+def standin(tmp_path_factory):
+    """The synthetic dashboard dataset (tests/standin_dataset.py), written through the product's own
+    writers, built once per session (~20 s on 2 shared cores). Read-only: a test that changes files
+    works on a copy (``standin_copy``)."""
+    from standin_dataset import make_standin
+
+    return make_standin(tmp_path_factory.mktemp("standin") / "standin")
+
+
+@pytest.fixture
+def standin_copy(standin, tmp_path):
+    import shutil
+
+    d = tmp_path / "standin"
+    shutil.copytree(standin, d)
+    return d

@@ -13,14 +13,8 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+HOME = "app_pages/0_Home.py"
 PAGES = ["app_pages/1_Embeddings.py", "app_pages/2_Recall.py", "app_pages/3_Confounders.py", "app_pages/4_Relationships.py"]
-
-
-@pytest.fixture(scope="module")
-def standin(tmp_path_factory):
-    from bioviz.dashboard.standin import make_standin
-
-    return make_standin(tmp_path_factory.mktemp("app") / "standin")
 
 
 def app(dataset, page=None, **params) -> AppTest:
@@ -63,6 +57,22 @@ def chart_json(el):
     return json.loads(el.proto.spec)
 
 
+# -- the router -----------------------------------------------------------------------------------
+def test_app_py_only_routes():
+    """app.py defines no page and no logic: its statements are imports, the page config, the page
+    list, st.navigation, the shared sidebar and nav.run()."""
+    import ast
+
+    tree = ast.parse((REPO / "app.py").read_text())
+    assert not [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.If, ast.For,
+                                                              ast.While, ast.Try, ast.With))]
+    calls = {ast.unparse(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    assert calls == {"st.set_page_config", "st.Page", "st.navigation", "ui.sidebar", "nav.run"}
+    pages = [ast.literal_eval(n.args[0]) for n in ast.walk(tree)
+             if isinstance(n, ast.Call) and ast.unparse(n.func) == "st.Page"]
+    assert pages == [HOME] + PAGES and all((REPO / p).is_file() for p in pages)
+
+
 # -- Home ------------------------------------------------------------------------------------------
 def test_home_scorecard_matches_recall_file(standin):
     at = app(standin)
@@ -88,6 +98,15 @@ def test_home_scorecard_matches_recall_file(standin):
     for _, r in raw10.iterrows():
         assert card10[r.embedder] == pytest.approx(r.recall)
     assert at.query_params["threshold"] == "0.1/0.9"
+    # the headline sentences (findings.headline) sit under the scorecard
+    best = card["embedder"].iloc[0]
+    assert f"Best model **{best}**" in texts(at)
+    # Home is a page like the others: leaving it and coming back shows it again, with the URL state
+    at.switch_page(PAGES[1]).run()
+    at.switch_page(HOME).run()
+    no_error(at)
+    assert at.title[0].value == "What has the model learned?"
+    assert at.selectbox(key="home_threshold").value == "0.1/0.9"
 
 
 def test_home_bad_dataset_is_a_friendly_message(tmp_path):
@@ -98,7 +117,7 @@ def test_home_bad_dataset_is_a_friendly_message(tmp_path):
     assert at.error and "not valid JSON" in at.error[0].value
     at = app(tmp_path / "does-not-exist")
     assert not at.exception and "neither a folder" in at.error[0].value
-    for page in PAGES:  # every page survives a dataset that does not load
+    for page in PAGES + [HOME]:  # every page survives a dataset that does not load
         at.switch_page(page).run()
         assert not at.exception, page
 
@@ -179,6 +198,11 @@ def test_recall_bars_follow_widgets(standin):
     assert any(s.get("line", {}).get("dash") == "dash" for s in fig["layout"]["shapes"])  # null line
     titles = [a.get("text") for a in fig["layout"]["annotations"]]
     assert "raw" in titles and "adjusted for density" in titles
+    # the paired-bootstrap table shows the chosen threshold, raw and density-adjusted rows only
+    cmp_ = df_with(at, "embedder_b")
+    assert set(cmp_["threshold"]) == {"0.05/0.95"} and set(cmp_["adjusted_for"].fillna("")) == {"", "density"}
+    want = pd.read_csv(standin / "results" / "comparisons.csv")
+    assert len(cmp_) == (want["threshold"] == "0.05_0.95").sum()
     at.multiselect(key="rec_adjust").set_value([]).run()
     bars = [t for t in chart_json(charts(at)[0])["data"] if t["type"] == "bar"]
     assert len(bars) == 4
@@ -267,7 +291,7 @@ def test_relationships_channel_toggle_changes_images(standin):
 def tiny_demo(tmp_path_factory):
     pytest.importorskip("bioviz.demo")
     pytest.importorskip("bioviz.embed")
-    from bioviz.dashboard.standin import build_tiny_demo
+    from standin_dataset import build_tiny_demo
 
     return build_tiny_demo(tmp_path_factory.mktemp("real") / "tiny")
 

@@ -14,13 +14,6 @@ from bioviz.dashboard.selection import (resolve_linked, rows_to_wells, selected_
 from bioviz.errors import DatasetError
 
 
-@pytest.fixture(scope="module")
-def standin(tmp_path_factory):
-    from bioviz.dashboard.standin import make_standin
-
-    return make_standin(tmp_path_factory.mktemp("d") / "standin")
-
-
 # -- datasets ----------------------------------------------------------------------------------
 def test_list_and_resolve_datasets(tmp_path, standin):
     (tmp_path / "zeta").mkdir()
@@ -40,6 +33,8 @@ def test_list_and_resolve_datasets(tmp_path, standin):
 
 
 def test_status_lists_computed_and_missing(standin):
+    from bioviz.bench import results
+
     st = ds.dataset_status(standin, registered=["weakly_supervised", "cell_count", "morphology"])
     emb = st[st["kind"].str.startswith("embedding")].set_index("item")
     assert emb.loc["cell_count", "computed"] and not emb.loc["morphology", "computed"]
@@ -47,6 +42,35 @@ def test_status_lists_computed_and_missing(standin):
     assert st.set_index("item").loc["recall.csv", "computed"]
     assert emb.loc["weakly_supervised", "kind"] == "embedding (model)"
     assert emb.loc["random", "kind"] == "embedding (baseline)"
+    # the results rows are bench.results' file list, nothing hand-typed
+    assert st.loc[st["kind"].str.startswith("benchmark result"), "item"].tolist() == results.file_names()
+
+
+def test_stale_and_foreign_caches_say_recompute_and_are_not_loaded(standin_copy):
+    """bioviz.embed decides what is computed: a cache of other data is stale, a parquet that bioviz
+    did not write is foreign; the dashboard lists neither as computed and loads neither."""
+    from bioviz import embed
+    from bioviz.screen import read_screen
+
+    s = read_screen(standin_copy)
+    assert embed.embedding_status(s)["cell_count"] == embed.UP_TO_DATE
+    # foreign: features without bioviz's metadata
+    pd.read_parquet(embed.embedding_file(s, "random")).to_parquet(embed.embedding_file(s, "random"))
+    # stale: the data changed under a cache (one more metadata column changes the fingerprint)
+    meta = pd.read_csv(standin_copy / "metadata.csv")
+    meta["moa"] = ""
+    meta.to_csv(standin_copy / "metadata.csv", index=False)
+    s = read_screen(standin_copy)
+    status = embed.embedding_status(s)
+    assert status["random"] == embed.FOREIGN and status["cell_count"] == embed.STALE
+    assert embed.computed_embedders(s) == []
+    st = ds.dataset_status(s).set_index("item")
+    assert st.loc["cell_count", "status"] == "stale: recompute" and not st.loc["cell_count", "computed"]
+    assert st.loc["random", "status"] == "stale: recompute"
+    assert st.loc["confounders", "status"] == "stale: recompute"
+    assert {"cell_count", "random"} <= set(ds.missing_embedders(ds.dataset_status(s)))
+    with pytest.raises(embed.EmbedderError, match="out of date"):
+        embed.load_embedding(s, "cell_count")
 
 
 @pytest.mark.parametrize("th,null", [("0.05/0.95", 0.10), ("0.05_0.95", 0.10), ("0.1/0.9", 0.2), ("0.1_0.9", 0.2)])
@@ -177,7 +201,9 @@ def test_rows_wells_and_selected_table(standin):
     wells = rows_to_wells(frame, [0, 2])
     assert wells == [frame.well_id[0], frame.well_id[2]]
     assert sorted(wells_to_rows(frame, wells + ["absent"]).tolist()) == [0, 2]
-    conf = ds.read_confounders(standin)
+    from bioviz.embed import load_confounders
+
+    conf = load_confounders(s)
     t = selected_table(s.obs, conf, wells)
     assert set(t["well_id"]) == set(wells) and "cell_count" in t and not any(c.startswith("image_") for c in t)
     assert t.set_index("well_id").loc[wells[0], "cell_count"] == conf.set_index("well_id").loc[wells[0], "cell_count"]
@@ -206,11 +232,12 @@ def test_composite_false_colour_and_toggles():
 
 
 # -- UMAP cache ----------------------------------------------------------------------------------
-def test_umap_cached_on_disk_and_invalidated(standin, monkeypatch):
+def test_umap_cached_on_disk_and_invalidated(standin_copy, monkeypatch):
     from bioviz.dashboard import umap_cache
+    from bioviz.embed import cache, create_embedder, embedding_file
     from bioviz.screen import read_screen
 
-    s = read_screen(standin)
+    s = read_screen(standin_copy)
     calls = []
     real = umap_cache.compute_layout
 
@@ -219,25 +246,50 @@ def test_umap_cached_on_disk_and_invalidated(standin, monkeypatch):
         return real(x, *a, **k)
 
     monkeypatch.setattr(umap_cache, "compute_layout", counting)
-    a = umap_cache.umap_layout(standin, "cell_count", s.obs, s.control_label, level="perturbation")
-    b = umap_cache.umap_layout(standin, "cell_count", s.obs, s.control_label, level="perturbation")
+    a = umap_cache.umap_layout(s, "cell_count", level="perturbation")
+    b = umap_cache.umap_layout(s, "cell_count", level="perturbation")
     assert calls == [len(a)] and a.equals(b)
     assert set(a["id"]) == set(s.obs["perturbation"])
-    assert umap_cache.layout_path(standin, "cell_count", "perturbation").is_file()
+    path = umap_cache.layout_path(s, "cell_count", "perturbation")
+    assert path.is_file() and path.parent == s.cache_dir / "umap"
     # other settings: another file; a rewritten embedding: another key
-    umap_cache.umap_layout(standin, "cell_count", s.obs, s.control_label, level="perturbation", n_neighbors=5)
+    umap_cache.umap_layout(s, "cell_count", level="perturbation", n_neighbors=5)
     assert len(calls) == 2
-    before = umap_cache.layout_path(standin, "cell_count", "perturbation")
-    emb = pd.read_parquet(ds.embedding_file(standin, "cell_count"))
-    import os
+    before = umap_cache.layout_path(s, "cell_count", "perturbation")
     import time
 
     time.sleep(0.01)
-    emb.to_parquet(ds.embedding_file(standin, "cell_count"))
-    os.utime(ds.embedding_file(standin, "cell_count"))
-    assert umap_cache.layout_path(standin, "cell_count", "perturbation") != before
-    assert umap_cache.umap_layout(standin, "cell_count", s.obs, s.control_label, level="perturbation",
-                                  compute=False) is None
+    e = create_embedder("cell_count")
+    e.resolve(s)
+    cache.write_cache(s, e, pd.read_parquet(embedding_file(s, "cell_count")), s.fingerprint())
+    assert umap_cache.layout_path(s, "cell_count", "perturbation") != before
+    assert umap_cache.umap_layout(s, "cell_count", level="perturbation", compute=False) is None
+
+
+def test_maps_in_views_follow_the_benchmark_recipe(standin_copy):
+    """summary.json records how the benchmark built its maps; the profiles behind the pair
+    similarity, the nulls and the perturbation UMAP are built the same way."""
+    import json
+
+    from bioviz.bench.maps import build_map
+    from bioviz.bench.results import map_recipe, result_path
+    from bioviz.dashboard import umap_cache
+    from bioviz.embed import load_embedding
+    from bioviz.screen import read_screen
+
+    s = read_screen(standin_copy)
+    assert map_recipe(s) == {"method": "pca_centerscale", "aggregation": "mean", "adjust": ["density"]}
+    key = umap_cache.layout_key(s, "cell_count", "perturbation", 15, 0.1, 0)
+    p = result_path(s, "summary")
+    summ = json.loads(p.read_text())
+    summ["recipe"] = {"method": "centerscale", "aggregation": "median", "adjust": []}
+    p.write_text(json.dumps(summ))
+    assert umap_cache.map_args(s) == {"method": "centerscale", "aggregation": "median"}
+    assert umap_cache.layout_key(s, "cell_count", "perturbation", 15, 0.1, 0) != key
+    emb = load_embedding(s, "cell_count")
+    prof = umap_cache.perturbation_profiles(emb, s.obs, s.control_label, **umap_cache.map_args(s))
+    ref = build_map(emb, s.obs, s.control_label, method="centerscale", aggregation="median", keep_controls=True)
+    pd.testing.assert_frame_equal(prof, ref)
 
 
 # -- pairs ---------------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -225,7 +224,12 @@ def test_moa_retrieval_excludes_the_same_compound():
 # -- run_benchmark on a small synthetic dataset (files and columns) ----------------------------
 
 
-def _fake_screen(tmp_path, n_genes=40, reps=3, n_ctrl=30, seed=0):
+def _fake_screen(tmp_path, n_genes=40, reps=3, n_ctrl=30, seed=0, rename=None):
+    """A real Screen (blank images) whose embeddings and confounder sources are simulated and
+    written through bioviz.embed's cache writer; ``rename``: perturbation -> new label."""
+    from standin_dataset import screen_with_blank_images, write_caches
+
+    from bioviz.embed import compute_confounders
     from bioviz.relationships import corum_complexes
 
     rng = np.random.default_rng(seed)
@@ -233,11 +237,18 @@ def _fake_screen(tmp_path, n_genes=40, reps=3, n_ctrl=30, seed=0):
     genes = list(dict.fromkeys(g for c in comps for g in c))[:n_genes]
     perts = np.r_[np.repeat(genes, reps), ["NTC"] * n_ctrl]
     n = len(perts)
-    obs = pd.DataFrame({"well_id": [f"w{i}" for i in range(n)], "perturbation": perts,
-                        "batch": rng.choice(["b1", "b2"], n), "plate": rng.choice(["P1", "P2", "P3"], n)})
+    plate = np.array(["P1", "P2", "P3"])[rng.permutation(np.arange(n) % 3)]
+    batch = rng.choice(["b1", "b2"], n)
+    pos = pd.Series(plate).groupby(plate).cumcount().to_numpy()  # one well per position and plate
+    row, col = pos // 24, pos % 24 + 1
+    obs = pd.DataFrame({"well_id": [f"w{i}" for i in range(n)], "batch": batch, "plate": plate,
+                        "well": [f"{chr(65 + r)}{c:02d}" for r, c in zip(row, col)], "row": row, "col": col,
+                        "site": 1, "perturbation": perts})
     obs["is_control"] = obs.perturbation == "NTC"
-    edir = tmp_path / "embeddings"
-    edir.mkdir()
+    obs["perturbation_type"] = np.where(obs.is_control, "control", "gene")
+    if rename is not None:
+        obs["perturbation"] = [rename(p) for p in obs["perturbation"]]
+    screen = screen_with_blank_images(tmp_path / "screen", obs)
     count = rng.normal(100, 10, n)
     gene_vec = {g: rng.normal(size=16) for g in genes}
     comp_vec = {}
@@ -247,61 +258,60 @@ def _fake_screen(tmp_path, n_genes=40, reps=3, n_ctrl=30, seed=0):
             comp_vec.setdefault(g, v)
     signal = np.array([comp_vec.get(p, 0) * 1.5 + gene_vec.get(p, 0) * 0.5 if p != "NTC" else np.zeros(16)
                        for p in perts], dtype=float)
-    for name, x in {"model": signal + rng.normal(size=(n, 16)), "random": rng.normal(size=(n, 8))}.items():
-        df = pd.DataFrame(x, columns=[f"f{i}" for i in range(x.shape[1])])
-        df.insert(0, "well_id", obs.well_id)
-        df.to_parquet(edir / f"{name}.parquet")
-    conf = pd.DataFrame({"well_id": obs.well_id, "cell_count": count, "intensity_DNA": rng.random(n),
-                         "intensity_ER": rng.random(n), "focus": rng.random(n), "plate": obs.plate,
-                         "batch": obs.batch, "row": rng.integers(0, 16, n), "col": rng.integers(1, 25, n),
-                         "edge": rng.random(n) < 0.2})
-    conf.to_parquet(edir / "confounders.parquet")
-    return SimpleNamespace(obs=obs, control_label="NTC", embeddings_dir=edir, results_dir=tmp_path / "results",
-                           name="fake", truth=None)
+    embs = {"weakly_supervised": signal + rng.normal(size=(n, 16)), "random": rng.normal(size=(n, 8)),
+            # the confounder table's sources: count, per-channel mean intensity, focus
+            "cell_count": np.c_[count, rng.random(n)], "pixel_stats": rng.random((n, 2)),
+            "focus": rng.random((n, 1))}
+    write_caches(screen, embs, {"pixel_stats": ["DNA_mean", "ER_mean"]})
+    compute_confounders(screen, workers=0)
+    return screen
 
 
 def test_run_benchmark_writes_every_file(tmp_path):
     from bioviz.bench.run import run_benchmark
 
     screen = _fake_screen(tmp_path)
-    summary = run_benchmark(screen, adjust="density,plate", sources=["CORUM"], n_boot=200, null_size=500)
-    res = tmp_path / "results"
+    summary = run_benchmark(screen, ["weakly_supervised", "random"], adjust="density,plate", sources=["CORUM"],
+                            n_boot=200, null_size=500)
+    res = screen.results_dir
     recall = pd.read_csv(res / "recall.csv", keep_default_na=False)
-    assert list(recall.columns) == ["embedder", "source", "threshold", "recall", "ci_low", "ci_high",
-                                    "adjusted_for", "mechanism", "n_pairs", "null_size", "reason", "probe_r2",
-                                    "still_planted"]
+    from bioviz.bench import results
+
+    assert list(recall.columns) == results.table_columns("recall")  # the columns bench.results declares
     # beside each adjusted score: the density probe on the adjusted embedding, about 0
     adjusted = recall[recall.adjusted_for == "density+plate"]
     assert (adjusted.probe_r2.astype(float) < 0.05).all() and (recall[recall.adjusted_for == ""].probe_r2 == "").all()
     # no one-feature "confounder:cell_count": its cosines are +-1 and its recall 0 by construction
-    assert set(recall.embedder) == {"model", "random", "confounder:intensity"}
+    assert set(recall.embedder) == {"weakly_supervised", "random", "confounder:intensity"}
     assert set(recall.adjusted_for) == {"", "density+plate"}
     r = recall[(recall.threshold == "0.05_0.95") & (recall.adjusted_for == "")].set_index("embedder")
-    assert r.loc["model", "recall"] > 0.3 and r.loc["model", "recall"] > 2 * r.loc["random", "recall"]
+    assert r.loc["weakly_supervised", "recall"] > 0.3 \
+        and r.loc["weakly_supervised", "recall"] > 2 * r.loc["random", "recall"]
     assert (recall.ci_low <= recall.recall).all() and (recall.recall <= recall.ci_high).all()
     pairs = pd.read_parquet(res / "pairs.parquet")
     for c in ["source", "entity1", "entity2", "embedder", "cosine", "percentile", "recalled_0.05_0.95",
               "recalled_0.1_0.9", "also_recalled_0.05_0.95"]:
         assert c in pairs.columns
     probes = pd.read_csv(res / "probes.csv")
-    assert list(probes.columns) == ["embedder", "confounder", "metric", "value"]
+    assert list(probes.columns) == results.table_columns("probes")
     assert probes.query("embedder == 'confounder:intensity' and confounder == 'intensity_ER'").value.iloc[0] > 0.9
     assert probes.query("embedder == 'random' and confounder == 'intensity_ER'").value.iloc[0] < 0.1
     cka = pd.read_csv(res / "cka.csv")
-    assert cka.query("embedder_a == 'model' and embedder_b == 'model'").cka.iloc[0] == pytest.approx(1.0)
+    assert cka.query("embedder_a == 'weakly_supervised' and embedder_b == 'weakly_supervised'").cka.iloc[0] \
+        == pytest.approx(1.0)
     act = pd.read_csv(res / "activity.csv")
     a = act[act.metric == "activity"].groupby("embedder").below_corrected_p.mean()
-    assert a["model"] > 0.5 and a["random"] < 0.2
+    assert a["weakly_supervised"] > 0.5 and a["random"] < 0.2
     comp = pd.read_csv(res / "comparisons.csv", keep_default_na=False)
-    row = comp.query("embedder_a == 'model' and embedder_b == 'random' and threshold == '0.05_0.95' "
+    row = comp.query("embedder_a == 'weakly_supervised' and embedder_b == 'random' and threshold == '0.05_0.95' "
                      "and adjusted_for == ''")
     assert row.p_value.iloc[0] < 0.01
     assert (comp.p_adjusted >= comp.p_value).all() and (comp.p_adjusted <= 1).all()
-    assert set(comp.embedder_a) == {"model"}  # models against diagnostics, not baselines against each other
+    assert set(comp.embedder_a) == {"weakly_supervised"}  # models against diagnostics, not baselines vs baselines
     assert summary["embedders"] and (res / "summary.json").exists()
-    assert summary["kinds"] == {"model": "model", "random": "null", "confounder:intensity": "baseline"}
+    assert summary["kinds"] == {"weakly_supervised": "model", "random": "null", "confounder:intensity": "baseline"}
     only = pd.read_csv(res / "model_only.csv")
-    assert set(only.embedder) == {"model"} and "random" not in only.baselines.iloc[0]
+    assert set(only.embedder) == {"weakly_supervised"} and "random" not in only.baselines.iloc[0]
     assert (only.chance_low <= only.chance_mean).all() and (only.chance_mean <= only.chance_high).all()
     assert (only["count"] > only.chance_high).any()  # real complex signal beats permuted labels
 
@@ -311,6 +321,10 @@ def test_run_benchmark_planted_truth_and_nothing_left(tmp_path):
     "explained by density" instead of a recall; still_planted is the share of recalled pairs of
     the adjusted-for mechanism."""
     from bioviz.bench.run import run_benchmark
+
+    from standin_dataset import write_caches
+
+    from bioviz.screen import read_screen
 
     screen = _fake_screen(tmp_path)
     genes = sorted(set(screen.obs.perturbation) - {"NTC"})
@@ -322,20 +336,26 @@ def test_run_benchmark_planted_truth_and_nothing_left(tmp_path):
     same = [mech[a] if mech[a] == mech[b] else "none" for a, b in zip(rel.entity1, rel.entity2)]
     truth_rel = rel.assign(source="CORUM", mechanism=same)
     assert (truth_rel.mechanism == "none").any() and (truth_rel.mechanism != "none").any()
-    screen.truth = SimpleNamespace(relationships=truth_rel)
-    conf = pd.read_parquet(screen.embeddings_dir / "confounders.parquet")
-    cc = pd.DataFrame({"well_id": conf.well_id, "f0": conf.cell_count, "f1": 2 * conf.cell_count - 3})
-    cc.to_parquet(screen.embeddings_dir / "cell_count.parquet")
-    run_benchmark(screen, embedders=["cell_count", "model"], adjust="density", sources=["CORUM"], n_boot=100,
-                  with_activity=False)
-    recall = pd.read_csv(tmp_path / "results" / "recall.csv", keep_default_na=False)
+    tdir = screen.root / "truth"
+    tdir.mkdir()
+    truth_rel.to_csv(tdir / "relationships.csv", index=False)
+    pd.DataFrame({"gene": genes, "mechanism": [mech[g] for g in genes]}).to_csv(tdir / "genes.csv", index=False)
+    pd.DataFrame({"well_id": screen.obs.well_id}).to_csv(tdir / "wells.csv", index=False)
+    from bioviz.embed import load_confounders
+
+    count = load_confounders(screen)["cell_count"].to_numpy(dtype=float)
+    write_caches(screen, {"cell_count": np.c_[count, 2 * count - 3]}, {"cell_count": ["cell_count", "x"]})
+    screen = read_screen(screen.root)
+    run_benchmark(screen, embedders=["cell_count", "weakly_supervised"], adjust="density", sources=["CORUM"],
+                  n_boot=100, with_activity=False)
+    recall = pd.read_csv(screen.results_dir / "recall.csv", keep_default_na=False)
     planted = recall[(recall.source == "planted") & (recall.adjusted_for == "")]
     n_planted = len(truth_rel[truth_rel.mechanism != "none"].drop_duplicates(["entity1", "entity2"]))
     assert (planted.n_pairs[planted.mechanism == ""] == n_planted).all()
     assert "none" not in set(planted.mechanism)
     gone = recall[(recall.embedder == "cell_count") & (recall.adjusted_for == "density")]
     assert len(gone) and (gone.recall == "").all() and (gone.reason == "explained by density").all()
-    kept = recall[(recall.embedder == "model") & (recall.adjusted_for == "density") & (recall.mechanism == "")
+    kept = recall[(recall.embedder == "weakly_supervised") & (recall.adjusted_for == "density") & (recall.mechanism == "")
                   & (recall.source == "planted")]
     share = kept.still_planted.astype(float)
     assert ((share >= 0) & (share <= 1)).all()
@@ -344,12 +364,11 @@ def test_run_benchmark_planted_truth_and_nothing_left(tmp_path):
 def test_run_benchmark_bad_input(tmp_path):
     from bioviz.bench.run import run_benchmark
 
+    import dataclasses
+
     screen = _fake_screen(tmp_path)
-    screen.control_label = "non-targeting"
     with pytest.raises(BenchmarkError, match="control label"):
-        run_benchmark(screen, sources=["CORUM"])
-    screen.control_label = "NTC"
-    compounds = screen.obs.perturbation.where(screen.obs.is_control, "cmpd_" + screen.obs.perturbation)
-    renamed = SimpleNamespace(**{**vars(screen), "obs": screen.obs.assign(perturbation=compounds)})
+        run_benchmark(dataclasses.replace(screen, control_label="non-targeting"), sources=["CORUM"])
+    renamed = _fake_screen(tmp_path / "compounds", rename=lambda p: p if p == "NTC" else f"cmpd_{p}")
     with pytest.raises(BenchmarkError, match="no known relationship matched.*SIGNOR.*gene symbol"):
         run_benchmark(renamed, sources=["SIGNOR"], embedders=["random"], with_activity=False)

@@ -1,6 +1,4 @@
 """User-supplied models and tables: timm checkpoints, OpenPhenom (stand-in), precomputed features."""
-import shutil
-import textwrap
 
 import numpy as np
 import pandas as pd
@@ -102,80 +100,7 @@ def test_timm_checkpoint_errors(screen, tmp_path):
         embed(screen, [name], configs={name: {"weights": str(tmp_path / "junk.pt")}}, **KW)
 
 
-# -- openphenom -----------------------------------------------------------------------------------
-STAND_IN = '''
-"""Stand-in for the OpenPhenom snapshot code: same interface, a fixed random patch projection."""
-import torch
-from stand_in_tokens import patch_tokens   # a sibling import, as the real snapshot does
-
-CALLS = []
-
-
-class MAEModel(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        g = torch.Generator().manual_seed(0)
-        self.proj = torch.nn.Parameter(torch.randn(256, 384, generator=g))
-        self.return_channelwise_embeddings = True
-
-    @classmethod
-    def from_pretrained(cls, path):
-        return cls()
-
-    def predict(self, imgs):
-        CALLS.append((imgs.dtype, tuple(imgs.shape), self.return_channelwise_embeddings))
-        assert imgs.dtype == torch.uint8 and imgs.shape[-2:] == (256, 256)
-        x = imgs.float() / 255.0
-        x = (x - x.mean((2, 3), keepdim=True)) / (x.std((2, 3), keepdim=True) + 1e-6)
-        return (patch_tokens(x) @ self.proj).mean(1)  # mean of the patch tokens
-'''
-TOKENS = '''
-def patch_tokens(x):
-    b, c, h, w = x.shape
-    t = x.reshape(b, c, 16, 16, 16, 16).permute(0, 1, 2, 4, 3, 5).reshape(b, c * 256, 256)
-    return t
-'''
-
-
-def test_openphenom_glue_with_stand_in(screen, tmp_path):
-    snap = tmp_path / "snapshot"
-    snap.mkdir()
-    (snap / "huggingface_mae.py").write_text(textwrap.dedent(STAND_IN))
-    (snap / "stand_in_tokens.py").write_text(textwrap.dedent(TOKENS))
-    (snap / "config.json").write_text("{}")
-    out = embed(screen, ["openphenom"], configs={"openphenom": {"snapshot": str(snap)}}, **KW)["openphenom"]
-    assert out.shape == (12, 1 + 384)
-    X = out.iloc[:, 1:].to_numpy()
-    assert np.isfinite(X).all() and np.ptp(X, 0).max() > 0
-    import sys
-
-    mod = [m for k, m in sys.modules.items() if k.startswith("bioviz_openphenom_")][-1]
-    assert {c[0] for c in mod.CALLS} == {__import__("torch").uint8}
-    assert {c[1][1:] for c in mod.CALLS} == {(3, 256, 256)}
-    assert {c[2] for c in mod.CALLS} == {False}  # mean over all patch tokens, not per channel
-    assert str(snap) not in sys.path
-    # Deterministic: the same snapshot twice gives identical features.
-    again = embed(screen, ["openphenom"], configs={"openphenom": {"snapshot": str(snap)}}, force=True,
-                  **KW)["openphenom"]
-    pd.testing.assert_frame_equal(out, again)
-
-
-def test_openphenom_needs_a_snapshot(screen, tmp_path):
-    with pytest.raises(EmbedderError, match="openphenom.snapshot"):
-        embed(screen, ["openphenom"], **KW)
-    with pytest.raises(EmbedderError, match="huggingface_mae.py is missing"):
-        embed(screen, ["openphenom"], configs={"openphenom": {"snapshot": str(tmp_path)}}, **KW)
-
-
-def test_to_uint8_stretches_each_channel():
-    from bioviz.embed.openphenom import to_uint8
-
-    x = np.zeros((1, 2, 64, 64), np.float32)
-    x[0, 0] = np.linspace(0, 0.01, 64)[None, :]
-    x[0, 1] = np.linspace(0, 0.8, 64)[:, None]
-    u = to_uint8(x, 256, "resize")
-    assert u.dtype == np.uint8 and u.shape == (1, 2, 256, 256)
-    assert u[0, 0].max() >= 254 and u[0, 1].max() >= 254  # a dim stain keeps its full grey range
+# openphenom: tests/test_openphenom.py (stand-in snapshot package in tests/openphenom_snapshot/)
 
 
 # -- precomputed ------------------------------------------------------------------------------------

@@ -35,3 +35,20 @@ def test_threshold_as_the_dashboard_writes_it():
 def test_no_truth_no_findings():
     assert truth_findings(_pairs().drop(columns="mechanism")) == []
     assert truth_findings(None) == []
+
+
+def test_headline_names_the_confounded_baseline_and_the_best_model():
+    from bioviz.dashboard.findings import headline
+
+    # datasets.scorecard's shape: models first, best recall first
+    card = pd.DataFrame(dict(embedder=["weakly_supervised", "cell_count", "random"],
+                             kind=["model", "baseline", "baseline"], **{"mean recall": [0.40, 0.30, 0.10],
+                                                                         "drop adjusted for density": [0.02, 0.20, 0.0]}))
+    notes = headline(card)
+    assert notes == ["Baseline **cell_count** loses 0.20 recall when adjusted (adjusted for density): its score "
+                     "comes from that confounder.",
+                     "Best model **weakly_supervised**: mean recall 0.40 vs 0.30 for the best baseline (cell_count)."]
+    # a drop within DROP_NOTE is not called out; no baseline, no comparison
+    small = card.assign(**{"drop adjusted for density": [0.0, 0.04, 0.0]})
+    assert headline(small) == [notes[1]]
+    assert headline(card[card["kind"] == "model"]) == []

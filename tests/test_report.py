@@ -8,13 +8,6 @@ import pandas as pd
 import pytest
 
 
-@pytest.fixture(scope="module")
-def standin(tmp_path_factory):
-    from bioviz.dashboard.standin import make_standin
-
-    return make_standin(tmp_path_factory.mktemp("rep") / "standin")
-
-
 def test_report_is_self_contained_with_figures_and_tables(standin, tmp_path):
     out = tmp_path / "report.html"
     r = subprocess.run([sys.executable, "-m", "bioviz", "report", "--dataset", str(standin), "--out", str(out)],

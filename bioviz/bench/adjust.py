@@ -38,6 +38,18 @@ NEGLIGIBLE = 1e-4
 class NothingLeft(BenchmarkError):
     """The embedding is (a function of) the confounder: nothing is left after adjusting."""
 
+# The adjustment a view shows unless told otherwise, and the one Home's Compute runs: cell density is
+# the confounder the baselines exist to expose (the cell_count baseline scores through it alone).
+DEFAULT_ADJUST = "density"
+
+
+def default_adjustment(labels) -> str | None:
+    """Among ``adjusted_for`` labels (raw recall's empty label ignored): the first that adjusts for
+    density (``density`` or a ``cell_count`` column), else the first, else None."""
+    labels = [a for a in dict.fromkeys(labels) if a]
+    density = [a for a in labels if "cell_count" in a or DEFAULT_ADJUST in a]
+    return (density or labels or [None])[0]
+
 
 def parse_adjust(spec) -> list[str]:
     """``"density,intensity"`` or a list -> checked names, in the order given, no repeats."""

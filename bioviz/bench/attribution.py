@@ -33,6 +33,13 @@ def attribution_baselines(names, kinds: dict | None = None) -> list[str]:
     return [n for n in names if embedder_kind(n, kinds) in ATTRIBUTION_KINDS]
 
 
+def models_first(names, kinds: dict | None = None) -> list[str]:
+    """The order every view lists embedders in: models, then handcrafted, baselines and nulls,
+    each alphabetical (no repeats)."""
+    rank = {k: i for i, k in enumerate(KINDS)}
+    return sorted(dict.fromkeys(names), key=lambda n: (rank[embedder_kind(n, kinds)], n))
+
+
 def attribute(pairs: pd.DataFrame, flag_cols: list[str], baselines=None, kinds=None) -> pd.DataFrame:
     """Add ``also_<flag>`` columns to a long pairs table (one row per pair and embedder).
 

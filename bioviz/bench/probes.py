@@ -18,6 +18,9 @@ from sklearn.preprocessing import StandardScaler
 CONTINUOUS = ("cell_count", "focus", "row", "col", "edge")
 CATEGORICAL = ("plate", "batch")
 MAX_DIMS = 128  # probes on a PCA of at most this many dims keep logistic fits fast on 2 cores
+# The spellings of probes.csv's ``metric`` column, written here and read by the dashboard and the
+# report (which used to guess at "r^2", "acc" and "chance_accuracy" too).
+R2, ACCURACY, CHANCE = "r2", "accuracy", "chance"
 
 
 def _reduce(x: np.ndarray) -> np.ndarray:
@@ -76,10 +79,10 @@ def confounder_probes(x: np.ndarray, confounders: pd.DataFrame, folds: int = 5, 
     rows = []
     cont = [c for c in confounders.columns if c in CONTINUOUS or c.startswith("intensity_")]
     r2 = ridge_r2_many(xr, confounders[cont].to_numpy(dtype=float), folds, seed) if cont else []
-    rows += [(c, "r2", float(v)) for c, v in zip(cont, r2)]
+    rows += [(c, R2, float(v)) for c, v in zip(cont, r2)]
     for c in CATEGORICAL:
         if c in confounders.columns:
             acc, chance = classification_accuracy(xr, confounders[c], folds, seed)
-            rows.append((c, "accuracy", acc))
-            rows.append((c, "chance", chance))
+            rows.append((c, ACCURACY, acc))
+            rows.append((c, CHANCE, chance))
     return pd.DataFrame(rows, columns=["confounder", "metric", "value"])

@@ -19,6 +19,7 @@ float, bit for bit, including the asymmetries float32 BLAS kernels leave), but
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -52,6 +53,16 @@ def threshold_label(pair: tuple[float, float]) -> str:
     """``0.05_0.95``: the suffix efaar gives its ``recall_<l>_<r>`` column."""
     lo, hi = pair
     return f"{lo}_{hi}"
+
+
+def null_recall(threshold) -> float:
+    """Recall of a map with no information: the share of random pairs beyond both thresholds.
+
+    ``threshold``: a pair, or a label as written (``0.05_0.95``) or shown (``0.05/0.95``)."""
+    if isinstance(threshold, str):
+        threshold = re.split(r"[/_]", threshold.strip())[:2]
+    lo, hi = (float(x) for x in threshold)
+    return lo + (1 - hi)
 
 
 def check_map(features, labels, *, what: str = "map") -> tuple[np.ndarray | pd.DataFrame, np.ndarray]:

@@ -3,12 +3,10 @@ written to ``<dataset>/results/`` where the dashboard reads them."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .. import atomic
 from ..errors import BenchmarkError
 from . import activity as act
 from .adjust import DENSITY_DEGREE, NEGLIGIBLE, adjust as adjust_for, check_confounder, parse_adjust
@@ -18,55 +16,29 @@ from .cka import linear_cka
 from .maps import align, build_map, feature_columns, normalize_embedding
 from .probes import confounder_probes, ridge_r2_many
 from .recall import DEFAULT_THRESHOLDS, known_relationship_recall, normalize_thresholds, threshold_label
+from .results import write_results
 
-CONFOUNDER_FILE = "confounders.parquet"
-
-
-# -- inputs ----------------------------------------------------------------------------------
-
-
-def _embed_module(screen):
-    """``bioviz.embed`` for a real Screen (it checks caches against the data's fingerprint); None
-    for stand-in screens (tests, notebooks) whose parquet files are read as they are."""
-    if not hasattr(screen, "fingerprint"):
-        return None
-    try:
-        from .. import embed
-    except ImportError:
-        return None
-    return embed
+# -- inputs: read through bioviz.embed, the owner of embeddings/ -----------------------------
 
 
 def available_embeddings(screen) -> list[str]:
-    """Embedder names with a (valid) cached parquet under ``<dataset>/embeddings/``."""
-    embed = _embed_module(screen)
-    if embed is not None and hasattr(embed, "computed_embedders"):
-        return list(embed.computed_embedders(screen))
-    d = Path(screen.embeddings_dir)
-    if not d.exists():
-        return []
-    return sorted(p.stem.replace("__", ":") for p in d.glob("*.parquet") if p.name != CONFOUNDER_FILE)
+    """Embedder names with an up-to-date cache under ``<dataset>/embeddings/`` (``bioviz.embed``)."""
+    from .. import embed
+
+    return list(embed.computed_embedders(screen))
 
 
 def load_embedding(screen, name: str) -> pd.DataFrame:
-    embed = _embed_module(screen)
-    if embed is not None:
-        return embed.load_embedding(screen, name)
-    path = Path(screen.embeddings_dir) / f"{name.replace(':', '__')}.parquet"
-    if not path.exists():
-        raise BenchmarkError(f"no embedding {name!r} at {path}; run `bioviz embed --embedders {name}` first")
-    return pd.read_parquet(path)
+    from .. import embed
+
+    return embed.load_embedding(screen, name)
 
 
 def load_confounders(screen) -> pd.DataFrame | None:
     """The per-well confounder table, or None when none was computed (stale ones raise)."""
-    path = Path(screen.embeddings_dir) / CONFOUNDER_FILE
-    if not path.exists():
-        return None
-    embed = _embed_module(screen)
-    if embed is not None:
-        return embed.load_confounders(screen)
-    return pd.read_parquet(path)
+    from .. import embed
+
+    return embed.load_confounders(screen, missing_ok=True)
 
 
 def confounder_baselines(conf: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -163,18 +135,21 @@ def run_benchmark(
     with_activity: bool = True,
     seed: int = 0,
     progress=None,
+    matched_null=None,
 ) -> dict:
     """Benchmark ``embedders`` (default: all cached) of ``screen``; write results; return summary.
 
     ``adjust``: confounder names (density, intensity, focus, plate, position); recall is reported
     both raw (``adjusted_for`` empty) and with all of them regressed out (``+``-joined).
+    ``matched_null``: confounder-matched nulls (``bench.matched_null.parse_matched``: ``density``,
+    ``density,plate``, ``density+intensity``); their rows carry ``null_model`` ``matched:<names>``,
+    the all-pairs rows ``all``.
     """
     t0 = time.time()
     say = progress or (lambda msg: None)
     thresholds = normalize_thresholds(thresholds)
     labels = [threshold_label(p) for p in thresholds]
     adjust = parse_adjust(adjust)
-    out_dir = Path(out) if out is not None else Path(screen.results_dir)
     obs = screen.obs
     control = str(screen.control_label)
     if not (obs["perturbation"].astype(str) == control).any():
@@ -212,7 +187,7 @@ def run_benchmark(
                 warnings.append(why)
                 adjust = [a for a in adjust if a != n]
 
-    recall_rows, pair_frames, map_sizes = [], [], {}
+    recall_rows, pair_frames, map_sizes, raw_maps = [], [], {}, {}
     skipped: dict[str, str] = {}
     nothing_left: dict[tuple[str, str], str] = {}
     adjusted_probe: dict[tuple[str, str], float] = {}
@@ -232,6 +207,8 @@ def run_benchmark(
                     continue
                 adjusted_probe[(adj_label, name)] = _adjusted_probe_r2(res.embedding, conf, adj, seed)
             map_sizes[name] = len(m)
+            if not adj:
+                raw_maps[name] = m
             feats = m[feature_columns(m, exclude=("perturbation",))]
             run = known_relationship_recall(
                 feats, m["perturbation"], sources=sources,
@@ -247,9 +224,18 @@ def run_benchmark(
                     pdf["mechanism"] = pdf["mechanism"].fillna("unplanted")
                 pair_frames.append(pdf)
 
-    pairs = pd.concat(pair_frames, ignore_index=True)
+    # confounder-matched nulls (bench.matched_null): the raw maps judged within cells of pairs alike
+    # in density/intensity/focus/plate; rows without a number (too few pairs) carry the reason
+    from .matched_null import NULL_ALL, benchmark_matched
+
+    matched_frames, matched_failed, matched_info = benchmark_matched(
+        raw_maps, obs, conf, control, matched_null, sources=sources, relationships=rel_tables or None,
+        thresholds=thresholds, warnings=warnings, say=say)
+    pairs = pd.concat([f.assign(null_model=NULL_ALL, null_cell="") for f in pair_frames] + matched_frames,
+                      ignore_index=True)
     flag_cols = [f"recalled_{l}" for l in labels]
-    pairs = attribute(pairs, flag_cols, kinds=kinds)
+    pairs = pd.concat([attribute(g, flag_cols, kinds=kinds) for _, g in pairs.groupby("null_model", sort=False)],
+                      ignore_index=True)
     # resampling units: connected components of each source's pair graph (same pairs for every map)
     clusters, units = {}, {}
     for src, g in pairs.drop_duplicates(["source", "entity1", "entity2"]).groupby("source"):
@@ -264,9 +250,9 @@ def run_benchmark(
     def unit_of(sub):
         return sub[["_u1", "_u2"]].to_numpy() if units[sub["source"].iloc[0]] == "gene" else sub["_u1"].to_numpy()
 
-    group_keys = ["adjusted_for", "embedder", "source"]
+    group_keys = ["null_model", "adjusted_for", "embedder", "source"]
     for keys, g in pairs.groupby(group_keys, sort=False):
-        adj_label, name, src = keys
+        _, adj_label, name, src = keys
         subsets = [("", g)]
         if "mechanism" in g:
             subsets += [(mech, gm) for mech, gm in g.groupby("mechanism")]
@@ -282,17 +268,25 @@ def run_benchmark(
                 if adj_label and mech == "" and truth is not None and target and r.any():
                     row["still_planted"] = float(sub.loc[sub[flag], "mechanism"].isin(target).mean())
                 recall_rows.append(row)
+    for label, why in matched_failed:  # no number, the reason instead
+        for keys, g in pairs[pairs["null_model"] == NULL_ALL].groupby(["adjusted_for", "embedder", "source"], sort=False):
+            if keys[0] == "":
+                recall_rows += [dict(null_model=label, adjusted_for="", embedder=keys[1], source=keys[2], mechanism="",
+                                     threshold=lab, recall=np.nan, ci_low=np.nan, ci_high=np.nan, n_pairs=len(g),
+                                     null_size=0, reason=why, probe_r2=np.nan, still_planted=np.nan) for lab in labels]
     # a map that is its confounder: no number, the reason instead
+    all_null = pairs[pairs["null_model"] == NULL_ALL]
     for (adj_label, name), reason in nothing_left.items():
-        for src, g in pairs[pairs["adjusted_for"] == adj_label].groupby("source"):
+        for src, g in all_null[all_null["adjusted_for"] == adj_label].groupby("source"):
             n_pairs = int(g.drop_duplicates(["entity1", "entity2"]).shape[0])
             for lab in labels:
-                recall_rows.append(dict(adjusted_for=adj_label, embedder=name, source=src, mechanism="",
+                recall_rows.append(dict(null_model=NULL_ALL, adjusted_for=adj_label, embedder=name, source=src,
+                                        mechanism="",
                                         threshold=lab, recall=np.nan, ci_low=np.nan, ci_high=np.nan,
                                         n_pairs=n_pairs, null_size=0, reason=reason, probe_r2=np.nan, still_planted=np.nan))
     recall = pd.DataFrame(recall_rows)[
         ["embedder", "source", "threshold", "recall", "ci_low", "ci_high", "adjusted_for", "mechanism", "n_pairs",
-         "null_size", "reason", "probe_r2", "still_planted"]
+         "null_size", "null_model", "reason", "probe_r2", "still_planted"]
     ]
     recall["null_size"] = recall["null_size"].astype(int)
     model_only = _model_only(pairs, maps_for_chance, flag_cols, labels, kinds, seed)
@@ -300,7 +294,7 @@ def run_benchmark(
 
     pairs_out = pairs[
         ["source", "entity1", "entity2", "embedder", "adjusted_for", "cosine", "percentile", *flag_cols,
-         *[f"also_{f}" for f in flag_cols], *(["mechanism"] if "mechanism" in pairs else [])]
+         *[f"also_{f}" for f in flag_cols], *(["mechanism"] if "mechanism" in pairs else []), "null_model", "null_cell"]
     ]
 
     # -- well-level diagnostics (raw embeddings) -------------------------------------------------
@@ -362,6 +356,8 @@ def run_benchmark(
         "skipped_sources": skipped,
         "thresholds": labels,
         "map": {"normalization": method, "aggregation": aggregation, "perturbations": map_sizes},
+        # the recipe every view that rebuilds a map reads back (bench.results.map_recipe)
+        "recipe": {"method": method, "aggregation": aggregation, "adjust": list(adjust)},
         "has_truth": truth is not None,
         "n_boot": n_boot,
         "warnings": warnings,
@@ -371,19 +367,12 @@ def run_benchmark(
         ),
         "retrieval": retrieval.to_dict(orient="records") if len(retrieval) else [],
         "comparisons": comparisons.to_dict(orient="records"),
+        # per matched null: bins used per confounder, cells, smallest cell, null pairs (or why skipped)
+        "matched_null": matched_info,
         "seconds": round(time.time() - t0, 1),
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic.write_csv(recall, out_dir / "recall.csv")
-    atomic.write_parquet(pairs_out, out_dir / "pairs.parquet", metadata={"thresholds": labels})
-    atomic.write_csv(probes, out_dir / "probes.csv")
-    atomic.write_csv(cka, out_dir / "cka.csv")
-    atomic.write_csv(activity, out_dir / "activity.csv")
-    atomic.write_csv(comparisons, out_dir / "comparisons.csv")
-    atomic.write_csv(model_only, out_dir / "model_only.csv")
-    if len(retrieval):
-        atomic.write_csv(retrieval, out_dir / "retrieval.csv")
-    atomic.write_json(out_dir / "summary.json", summary)
+    write_results(screen, dict(recall=recall, pairs=pairs_out, probes=probes, cka=cka, activity=activity,
+                               comparisons=comparisons, retrieval=retrieval, model_only=model_only), summary, out=out)
     return summary
 
 
@@ -392,7 +381,7 @@ def _comparisons(pairs, flag_cols, labels, n_boot, seed, kinds=None, units=None)
     cluster-bootstrap p (A > B), Holm-adjusted across the comparisons the dashboard shows
     together (one threshold and adjustment, every source)."""
     rows = []
-    for (adj, src), g in pairs.groupby(["adjusted_for", "source"], sort=False):
+    for (nm, adj, src), g in pairs.groupby(["null_model", "adjusted_for", "source"], sort=False):
         names = list(g["embedder"].unique())
         for lab, flag in zip(labels, flag_cols):
             wide = g.pivot_table(index=["entity1", "entity2"], columns="embedder", values=flag, aggfunc="first")
@@ -409,22 +398,23 @@ def _comparisons(pairs, flag_cols, labels, n_boot, seed, kinds=None, units=None)
                                                   seed=seed, clusters=cl.reindex(ab.index).to_numpy()
                                                   if gene_unit else cl.reindex(ab.index)["_u1"].to_numpy())
                     rows.append({"embedder_a": a, "embedder_b": b, "source": src, "threshold": lab,
-                                 "adjusted_for": adj, **res})
+                                 "adjusted_for": adj, **res, "null_model": nm})
     out = pd.DataFrame(rows, columns=["embedder_a", "embedder_b", "source", "threshold", "adjusted_for",
-                                      "diff", "ci_low", "ci_high", "p_value"])
+                                      "diff", "ci_low", "ci_high", "p_value", "null_model"])
     out["p_adjusted"] = np.nan
-    for _, idx in out.groupby(["threshold", "adjusted_for"]).groups.items():
+    for _, idx in out.groupby(["null_model", "threshold", "adjusted_for"]).groups.items():
         out.loc[idx, "p_adjusted"] = holm(out.loc[idx, "p_value"].to_numpy())
     return out
 
 
 def _kinds(screen, embs) -> dict[str, str]:
     """Each embedder's kind; a precomputed table's comes from its cached ``kind`` option."""
-    embed = _embed_module(screen)
+    from .. import embed
+
     out = {}
     for name in embs:
         cfg = None
-        if embed is not None and not name.startswith("confounder:"):
+        if not name.startswith("confounder:"):
             try:
                 cfg = (embed.embedding_info(screen, name) or {}).get("config")
             except Exception:  # a stand-in screen without caches: the name decides
@@ -460,7 +450,7 @@ def _model_only(pairs, maps, flag_cols, labels, kinds, seed) -> pd.DataFrame:
     the null (random) is not one."""
     cols = ["embedder", "source", "threshold", "count", "chance_mean", "chance_low", "chance_high",
             "n_permutations", "baselines"]
-    raw = pairs[pairs["adjusted_for"] == ""]
+    raw = pairs[(pairs["adjusted_for"] == "") & (pairs["null_model"] == "all")]
     bases = attribution_baselines(raw["embedder"].unique(), kinds)
     rows = []
     for name, (x, index, cuts) in maps.items():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +40,35 @@ def run(args) -> int:
         env["BIOVIZ_DATASET"] = dataset_label(resolve_dataset(args.dataset))
     url = f"http://localhost:{args.port}/" + (f"?dataset={env['BIOVIZ_DATASET']}" if args.dataset else "")
     print(f"bioviz dashboard: {url}", flush=True)
+    return serve(command(args.port), cwd=str(APP.parent), env=env)
+
+
+def serve(cmd: list[str], **popen_kw) -> int:
+    """Run the Streamlit server as a child and never leave it behind.
+
+    SIGINT and SIGTERM sent to bioviz are passed on to the child, which shuts its server down;
+    whatever way this function is left, a child still running is terminated (then killed after
+    10 s), so stopping `bioviz app` frees the port.
+    """
+    proc = subprocess.Popen(cmd, **popen_kw)
+    stopped = []
+
+    def forward(signum, frame):
+        stopped.append(signum)
+        if proc.poll() is None:
+            proc.send_signal(signum)
+
+    old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return subprocess.call(command(args.port), cwd=str(APP.parent), env=env)
-    except KeyboardInterrupt:
-        return 0
+        rc = proc.wait()
+        return 0 if stopped else rc
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -3,43 +3,53 @@ from __future__ import annotations
 
 import sys
 
+from . import add_dataset, add_embedders, add_quiet, open_screen, split_names, step_bar
+
 HELP = "benchmark a dataset's embeddings against baselines; writes results/ for the dashboard"
 
 
 def add_parser(subparsers):
+    from ..bench.adjust import ADJUSTABLE
+    from ..bench.maps import AGGREGATIONS, METHODS
+    from ..relationships import SOURCES
+
     p = subparsers.add_parser("benchmark", help=HELP, description=HELP)
-    p.add_argument("--dataset", required=True, metavar="DIR")
-    p.add_argument("--embedders", nargs="+", default=None, metavar="NAME",
-                   help="embedders to benchmark (default: every cached embedding); comma lists work too")
+    add_dataset(p)
+    add_embedders(p, what="embedders to benchmark", all_means="every embedding of this dataset with an up-to-date cache")
     p.add_argument("--adjust", default=None, metavar="LIST",
-                   help="confounders to regress out for adjusted recall: density,intensity,focus,plate,position")
-    p.add_argument("--sources", default=None, metavar="LIST", help="relationship sources (default all five)")
-    p.add_argument("--map-method", default="pca_centerscale", choices=["pca_centerscale", "tvn", "centerscale", "none"])
-    p.add_argument("--aggregation", default="mean", choices=["mean", "median"])
+                   help=f"confounders to regress out for adjusted recall, a comma list of: {','.join(ADJUSTABLE)}")
+    p.add_argument("--matched-null", default=None, metavar="LIST",
+                   help="also judge each known pair against pairs whose members share its confounder levels: a comma "
+                        "list of nulls from density,intensity,focus,plate; '+' joins confounders into one null "
+                        "(e.g. density,density+plate). Rows get null_model matched:<names>")
+    p.add_argument("--sources", default=None, metavar="LIST",
+                   help=f"relationship sources, a comma list (default all: {','.join(SOURCES)})")
+    p.add_argument("--map-method", default=METHODS[0], choices=list(METHODS),
+                   help="how well embeddings are normalised before aggregation (default: %(default)s)")
+    p.add_argument("--aggregation", default=AGGREGATIONS[0], choices=list(AGGREGATIONS),
+                   help="how replicate wells become one profile (default: %(default)s)")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for CIs and p-values")
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (default <dataset>/results)")
+    add_quiet(p)
     p.set_defaults(func=run)
     return p
 
 
 def run(args) -> int:
+    from ..bench import results
     from ..bench.run import run_benchmark
-    from ..screen import read_screen
 
-    screen = read_screen(args.dataset, check_images=False)
-    names = None
-    if args.embedders:
-        names = [n for item in args.embedders for n in item.split(",") if n]
-        if names == ["all"]:
-            names = None
+    screen = open_screen(args.dataset, check_images=False)
+    names = split_names(args.embedders)  # None: every up-to-date cache
     sources = [s.strip() for s in args.sources.split(",")] if args.sources else None
-    summary = run_benchmark(
-        screen, names, args.adjust, out=args.out, sources=sources, method=args.map_method,
-        aggregation=args.aggregation, n_boot=args.n_boot,
-        progress=lambda m: print(f"bioviz benchmark: {m}", file=sys.stderr),
-    )
-    out = args.out or screen.results_dir
-    print(f"wrote recall.csv, pairs.parquet, probes.csv, cka.csv, activity.csv, summary.json to {out} "
+    with step_bar(args.quiet) as progress:
+        summary = run_benchmark(
+            screen, names, args.adjust, out=args.out, sources=sources, method=args.map_method,
+            aggregation=args.aggregation, n_boot=args.n_boot, progress=progress, matched_null=args.matched_null,
+        )
+    out = results.results_dir(screen, args.out)
+    written = [f for f in results.file_names() if (out / f).is_file()]
+    print(f"wrote {', '.join(written)} to {out} "
           f"({len(summary['embedders'])} embedders, {summary['seconds']} s)")
     for w in summary["warnings"]:
         print(f"warning: {w}", file=sys.stderr)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from . import add_quiet
+
 HELP = "simulate a Cell Painting CRISPR screen with known answers"
 DESCRIPTION = """\
 Simulate a small arrayed CRISPR knockout screen imaged with Cell Painting (channels DNA, ER,
@@ -40,6 +42,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--split", choices=list(SPLITS), default="benchmark",
                    help="benchmark: the screen to score; train: a screen of other genes (no overlap) "
                         "with more replicates, for training a model (default: %(default)s)")
+    add_quiet(p)
     p.set_defaults(func=run)
     return p
 
@@ -50,7 +53,7 @@ def run(args) -> int:
     from ..demo import make_demo
 
     out = make_demo(args.out, preset=args.preset, seed=args.seed, split=args.split,
-                    progress=args.preset != "tiny")
+                    progress=args.preset != "tiny" and not args.quiet)
     from ..screen import read_screen
 
     screen = read_screen(out)

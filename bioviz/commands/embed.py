@@ -5,6 +5,8 @@ import argparse
 import json
 import time
 
+from . import DATASET_HELP, add_dataset, add_embedders, add_quiet, open_screen, progress_bar
+
 HELP = "compute embeddings (baselines, networks, your model) of a dataset; cached"
 DESCRIPTION = """\
 Compute one site x feature matrix per embedder and cache it as
@@ -42,9 +44,9 @@ def _listing() -> str:
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("embed", help=HELP, description=DESCRIPTION.format(listing=_listing()),
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", metavar="DIR", help="dataset folder (see docs/dataset-format.md)")
-    p.add_argument("--embedders", default="all", metavar="NAMES",
-                   help="'all' or comma-separated names (default: %(default)s)")
+    add_dataset(p, required=False, help=DATASET_HELP + " (see docs/dataset-format.md); required unless --list")
+    add_embedders(p, what="embedders to compute",
+                  all_means="every embedder that needs no file of yours (see below)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                    help="where networks run; auto = GPU (bf16 autocast) if present (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=32, metavar="N", help="sites per batch (default: %(default)s)")
@@ -55,6 +57,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="recompute even when a valid cache exists")
     p.add_argument("--no-confounders", action="store_true", help="do not build embeddings/confounders.parquet")
     p.add_argument("--list", action="store_true", help="list the registered embedders and exit")
+    add_quiet(p)
+    # Ray engine (issue 11, bioviz/embed/ray_engine.py; docs/scale.md).
+    p.add_argument("--engine", default="local", choices=["local", "ray"],
+                   help="local: this process and its workers; ray: Ray Data tasks and actor pools, on a local "
+                        "Ray or a cluster (same caches) (default: %(default)s)")
+    p.add_argument("--ray-address", default=None, metavar="auto|ray://HOST:PORT",
+                   help="join a Ray cluster (--engine ray); default: start a local Ray with this machine's cores")
+    p.add_argument("--gpus-per-worker", type=float, default=None, metavar="F",
+                   help="share of a GPU per network actor (--engine ray; default: the GPUs split between networks)")
     p.set_defaults(func=run)
     return p
 
@@ -80,17 +91,14 @@ def parse_configs(items) -> dict:
 def run(args) -> int:
     from ..embed import build_embedders_status, describe_embedders, embed
     from ..errors import DatasetError
-    from ..screen import read_screen
 
     if args.list:
         for name, desc, needs in describe_embedders():
             print(f"{name:<30} {desc}{'  [needs --config]' if needs else ''}")
         return 0
     if not args.dataset:
-        raise DatasetError("--dataset DIR is required")
-    from tqdm import tqdm
-
-    screen = read_screen(args.dataset)
+        raise DatasetError("--dataset NAME_OR_DIR is required")
+    screen = open_screen(args.dataset)
     configs = parse_configs(args.config)
     from ..embed import resolve_names
     from ..errors import EmbedderError
@@ -100,30 +108,32 @@ def run(args) -> int:
     if stray:  # most likely a typo; silently ignoring it would compute the defaults
         raise EmbedderError(f"--config names {stray[0]!r}, which is not among the embedders run ({', '.join(names)})")
     status = build_embedders_status(screen, args.embedders, configs)
-    bar = None
-
-    def progress(done, total, msg):
-        nonlocal bar
-        if bar is None or bar.total != total or bar.desc != msg:
-            if bar is not None:
-                bar.close()
-            bar = tqdm(total=total, desc=msg, unit="site", dynamic_ncols=True)
-        bar.update(done - bar.n)
-        if done >= total:
-            bar.close()
+    progress = progress_bar(args.quiet, unit="site")
 
     t0 = time.perf_counter()
+    engine = getattr(args, "engine", "local")
+    if engine != "ray" and (args.ray_address or args.gpus_per_worker is not None):
+        raise EmbedderError("--ray-address and --gpus-per-worker need --engine ray")
     try:
-        results = embed(screen, args.embedders, device=args.device, batch_size=args.batch_size,
-                        workers=args.workers, progress=progress, configs=configs, force=args.force,
-                        confounders=not args.no_confounders)
+        if engine == "ray":
+            from ..embed.ray_engine import embed_ray
+
+            results = embed_ray(screen, args.embedders, address=args.ray_address,
+                                gpus_per_worker=args.gpus_per_worker, device=args.device,
+                                batch_size=args.batch_size, progress=progress, configs=configs, force=args.force,
+                                confounders=not args.no_confounders)
+        else:
+            results = embed(screen, args.embedders, device=args.device, batch_size=args.batch_size,
+                            workers=args.workers, progress=progress, configs=configs, force=args.force,
+                            confounders=not args.no_confounders)
     finally:
-        if bar is not None:
-            bar.close()
+        progress.close()
     for name, df in results.items():
         how = "cached" if status.get(name) and not args.force else "computed"
         print(f"{name:<30} {df.shape[0]:>6} sites x {df.shape[1] - 1:>6} features  ({how})")
     if not args.no_confounders:
-        print(f"{'confounders':<30} {screen.embeddings_dir / 'confounders.parquet'}")
+        from ..embed import embedding_file
+
+        print(f"{'confounders':<30} {embedding_file(screen, 'confounders')}")
     print(f"done in {time.perf_counter() - t0:.1f} s; caches in {screen.embeddings_dir}")
     return 0

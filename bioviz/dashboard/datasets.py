@@ -1,23 +1,26 @@
-"""Finding datasets, reading what has been computed for them, and normalising result tables.
+"""Finding datasets, what is computed for them, and result tables shaped for display.
 
-The result files are written by other modules (``bioviz.embed``, ``bioviz.bench``); readers here
-accept the small spelling differences a table can have (``lower``/``upper`` or ``threshold``)
-so the pages see one shape.
+This module reads no dataset file itself: ``embeddings/`` is read through ``bioviz.embed`` (which
+refuses stale or foreign caches) and ``results/`` through ``bioviz.bench.results`` (which names
+the files and their columns). Here they are only listed and reshaped for the pages.
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from ..bench.adjust import default_adjustment
+from ..bench.attribution import embedder_kind  # noqa: F401  (defined below plots/, re-exported for pages)
+from ..bench.attribution import models_first
+from ..bench.probes import ACCURACY, CHANCE, R2
+from ..bench.recall import null_recall  # noqa: F401
 from ..errors import DatasetError
 
 REPO = Path(__file__).resolve().parents[2]
 DATA_ROOT = REPO / "data"
-RESULT_FILES = ("recall.csv", "pairs.parquet", "probes.csv", "cka.csv", "activity.csv", "summary.json")
 
 # -- datasets -----------------------------------------------------------------------------------
 def list_datasets(data_root: Path | str = DATA_ROOT) -> list[str]:
@@ -70,87 +73,48 @@ def files_fingerprint(*paths: Path) -> tuple:
 
 
 # -- embedders ---------------------------------------------------------------------------------
-def embedding_file(root: Path, name: str) -> Path:
-    return Path(root) / "embeddings" / f"{name.replace(':', '__')}.parquet"
-
-
-def computed_embedders(root: Path) -> list[str]:
-    """Embedders with a parquet in ``embeddings/`` (confounders.parquet is not one)."""
-    d = Path(root) / "embeddings"
-    if not d.is_dir():
-        return []
-    hidden = _hidden_embedders()
-    names = [p.stem.replace("__", ":") for p in d.glob("*.parquet")
-             if p.stem != "confounders" and not p.name.startswith(".")]
-    names = [n for n in names if n not in hidden]
-    return sorted(names, key=lambda n: (embedder_kind(n) != "model", n))
-
-
-def _hidden_embedders() -> set[str]:
-    """Helper caches the embed module keeps beside real embeddings (e.g. ``focus``, an input to the
-    confounder table): not embedders a user chose, so not shown as maps."""
-    from ..embed import list_embedders
-
-    return set(list_embedders(include_hidden=True)) - set(list_embedders())
-
-
 def registered_embedders() -> list[str]:
-    """Those that run without a file of the user's (weights, snapshot, table): what `all` means."""
+    """Those that run without a file of the user's (weights, snapshot, table): what `all` means
+    (``bioviz embed --embedders all`` resolves to the same list)."""
     from ..embed import list_embedders
 
     return list(list_embedders(runnable_only=True))
-
-
-def embedder_kind(name: str) -> str:
-    """``model`` or ``baseline``, by the benchmark's own definition (``bench.attribution``)."""
-    from ..bench.attribution import is_baseline
-
-    return "baseline" if is_baseline(name) else "model"
-
-
-def read_embedding(root: Path, name: str) -> pd.DataFrame:
-    path = embedding_file(root, name)
-    if not path.is_file():
-        raise DatasetError(f"embedder {name!r} has not been computed for this dataset "
-                           f"(run `bioviz embed --embedders {name}` or use Compute on Home)")
-    df = pd.read_parquet(path)
-    if "well_id" not in df.columns:
-        raise DatasetError(f"{path.name} has no well_id column")
-    df["well_id"] = df["well_id"].astype(str)
-    return df
 
 
 def feature_columns(df: pd.DataFrame) -> list[str]:
     return [c for c in df.columns if re.fullmatch(r"f\d+", str(c))]
 
 
-def read_confounders(root: Path) -> pd.DataFrame | None:
-    path = Path(root) / "embeddings" / "confounders.parquet"
-    if not path.is_file():
-        return None
-    df = pd.read_parquet(path)
-    df["well_id"] = df["well_id"].astype(str)
-    return df
-
-
 # -- status: what is computed and what is missing -------------------------------------------------
-def dataset_status(root: Path, registered: list[str] | None = None) -> pd.DataFrame:
-    """One row per expected artefact: what it is, whether it exists, and when it was written."""
-    root = Path(root)
+def dataset_status(screen, registered: list[str] | None = None) -> pd.DataFrame:
+    """One row per expected artefact: what it is, its status (computed, stale: recompute, missing),
+    and when it was written. ``screen``: a Screen (or a dataset folder, opened without image checks)."""
+    from .. import embed
+    from ..bench import results
+
+    if not hasattr(screen, "embeddings_dir"):
+        from ..screen import read_screen
+
+        screen = read_screen(screen, check_images=False)
+    root = Path(screen.root)
     registered = registered_embedders() if registered is None else registered
-    computed = set(computed_embedders(root))
+    states = embed.embedding_status(screen, registered)
+    label = {embed.UP_TO_DATE: "✅ computed", embed.MISSING: "— missing"}  # stale and foreign: recompute
     rows = []
-    for name in sorted(set(registered) | computed, key=lambda n: (embedder_kind(n) != "model", n)):
-        path = embedding_file(root, name)
-        rows.append(dict(item=name, kind=f"embedding ({embedder_kind(name)})", computed=name in computed,
-                         file=str(path.relative_to(root)), written=_mtime(path)))
-    conf = root / "embeddings" / "confounders.parquet"
-    rows.append(dict(item="confounders", kind="confounder table", computed=conf.is_file(),
-                     file="embeddings/confounders.parquet", written=_mtime(conf)))
-    for f in RESULT_FILES:
-        p = root / "results" / f
-        rows.append(dict(item=f, kind="benchmark result", computed=p.is_file(), file=f"results/{f}",
-                         written=_mtime(p)))
+    for name in models_first(states):
+        path = embed.embedding_file(screen, name)
+        state = states[name]
+        rows.append(dict(item=name, kind=f"embedding ({embedder_kind(name)})", computed=state == embed.UP_TO_DATE,
+                         status=label.get(state, embed.STALE), file=str(path.relative_to(root)), written=_mtime(path)))
+    conf_state = embed.confounders_status(screen)
+    conf = screen.embeddings_dir / "confounders.parquet"
+    rows.append(dict(item="confounders", kind="confounder table", computed=conf_state == embed.UP_TO_DATE,
+                     status=label.get(conf_state, embed.STALE), file=str(conf.relative_to(root)), written=_mtime(conf)))
+    for name in results.FILES:
+        p = results.result_path(screen, name)
+        rows.append(dict(item=p.name, kind="benchmark result" + (" (optional)" if name in results.OPTIONAL else ""),
+                         computed=p.is_file(), status=label[embed.UP_TO_DATE if p.is_file() else embed.MISSING],
+                         file=str(p.relative_to(root)), written=_mtime(p)))
     return pd.DataFrame(rows)
 
 
@@ -161,15 +125,12 @@ def _mtime(path: Path) -> str:
 
 
 def missing_embedders(status: pd.DataFrame) -> list[str]:
+    """Embedders to (re)compute: missing, stale or foreign caches."""
     emb = status[status["kind"].str.startswith("embedding")]
     return emb.loc[~emb["computed"], "item"].tolist()
 
 
 # -- result tables ----------------------------------------------------------------------------------
-def null_recall(threshold: str) -> float:
-    """Recall of a map with no information: the share of random pairs beyond both thresholds."""
-    lo, hi = (float(x) for x in re.split(r"[/_]", str(threshold).strip())[:2])
-    return lo + (1 - hi)
 
 
 def normalize_recall(df: pd.DataFrame) -> pd.DataFrame:
@@ -187,7 +148,7 @@ def normalize_recall(df: pd.DataFrame) -> pd.DataFrame:
 def normalize_cka(df: pd.DataFrame) -> pd.DataFrame:
     """cka.csv (long: embedder_a, embedder_b, cka) as a square matrix, models first."""
     m = df.pivot_table(index="embedder_a", columns="embedder_b", values="cka", aggfunc="mean")
-    names = sorted(set(m.index) | set(m.columns), key=lambda n: (embedder_kind(n) != "model", n))
+    names = models_first(set(m.index) | set(m.columns))
     m = m.reindex(index=names, columns=names)
     m = m.combine_first(m.T).reindex(index=names, columns=names)
     arr = m.to_numpy(dtype=float, copy=True)
@@ -217,14 +178,43 @@ def summarize_activity(activity: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def read_summary(root: Path) -> dict:
-    p = Path(root) / "results" / "summary.json"
-    if not p.is_file():
-        return {}
-    try:
-        return json.loads(p.read_text())
-    except json.JSONDecodeError:
-        return {}
+def probe_r2(probes: pd.DataFrame) -> pd.DataFrame:
+    """Embedder x confounder matrix of the probes' R² (models first, cell_count the first column);
+    empty when probes.csv has no regression probe."""
+    m = probes[probes["metric"] == R2].pivot_table(index="embedder", columns="confounder", values="value")
+    m = m.reindex(models_first(m.index))
+    first = [c for c in ("cell_count",) if c in m.columns]
+    m = m[first + [c for c in m.columns if c not in first]]
+    m.columns.name = None
+    return m
+
+
+def plate_leakage(probes: pd.DataFrame, n_plates: int) -> pd.DataFrame:
+    """Per embedder: accuracy of predicting the plate, and chance (always guessing the largest
+    plate, as written by the probe; 1/plates when the file has no chance rows). Empty without a
+    plate probe."""
+    plate = probes[probes["confounder"] == "plate"]
+    acc = plate[plate["metric"] == ACCURACY]
+    leak = acc.groupby("embedder")["value"].mean().rename("accuracy").to_frame()
+    ch = plate[plate["metric"] == CHANCE]
+    leak["chance"] = ch.groupby("embedder")["value"].mean() if len(ch) else 1.0 / max(n_plates, 1)
+    return leak.reset_index()
+
+
+def retrieval_wide(retrieval: pd.DataFrame) -> pd.DataFrame:
+    """retrieval.csv (long: embedder, label, metric, value) as one row per embedder, one column
+    per ``label: metric``."""
+    wide = retrieval.pivot_table(index="embedder", columns=["label", "metric"], values="value")
+    wide.columns = [f"{a}: {b}" for a, b in wide.columns]
+    return wide.reset_index()
+
+
+def comparisons_at(comparisons: pd.DataFrame, threshold: str, adjusted=("",)) -> pd.DataFrame:
+    """comparisons.csv rows at one threshold (shown as ``0.05/0.95``, written as ``0.05_0.95``) and
+    the given ``adjusted_for`` labels ('' = raw)."""
+    c = comparisons.copy()
+    c["threshold"] = c["threshold"].astype(str).str.replace(r"[-_, ]+", "/", regex=True)
+    return c[(c["threshold"] == threshold) & c["adjusted_for"].astype(object).fillna("").isin(list(adjusted))]
 
 
 # -- the headline scorecard ---------------------------------------------------------------------------
@@ -244,9 +234,8 @@ def scorecard(recall: pd.DataFrame, probes: pd.DataFrame | None, threshold: str 
     raw.columns.name = None
     out = raw.add_prefix("recall ")
     adj_options = [a for a in r["adjusted_for"].unique() if a]
-    if adjusted is None and adj_options:
-        density = [a for a in adj_options if "cell_count" in a or "density" in a]
-        adjusted = (density or adj_options)[0]
+    if adjusted is None:
+        adjusted = default_adjustment(adj_options)
     if adjusted:
         adj = r[r["adjusted_for"] == adjusted].pivot_table(index="embedder", columns="source", values="recall")
         adj.columns.name = None
@@ -256,7 +245,7 @@ def scorecard(recall: pd.DataFrame, probes: pd.DataFrame | None, threshold: str 
     else:
         out["mean recall"] = raw.mean(axis=1)
     if probes is not None and len(probes):
-        cc = probes[(probes["confounder"] == "cell_count") & (probes["metric"].isin(["r2", "r^2"]))]
+        cc = probes[(probes["confounder"] == "cell_count") & (probes["metric"] == R2)]
         out["cell-count R²"] = cc.groupby("embedder")["value"].mean()
     recall_cols = sorted([c for c in out.columns if c.startswith("recall ")],
                          key=lambda c: (c != "recall planted", c))

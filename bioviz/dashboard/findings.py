@@ -1,13 +1,39 @@
-"""Sentences for a review meeting, computed from the planted truth of a simulated screen.
+"""Sentences for a review meeting: the scorecard's headline, and what the planted truth says.
 
-On the demo the answer is known, so the scorecard can say it in words: which baseline's recall is
-planted density, and which model recovers planted-morphology pairs that no baseline recalls.
+``headline`` reads the scorecard (any screen): which baseline's recall is a confounder's, and how
+the best model compares with the best baseline. ``truth_findings`` reads the per-pair table of a
+simulated screen, where the answer is known: which baseline's recall is planted density, and which
+model recovers planted-morphology pairs that no baseline recalls.
 """
 from __future__ import annotations
 
 import pandas as pd
 
-from .datasets import embedder_kind
+from ..bench.attribution import embedder_kind
+
+# A baseline whose mean recall falls by more than this when adjusted is called out as scoring
+# through that confounder.
+DROP_NOTE = 0.05
+
+
+def headline(card: pd.DataFrame) -> list[str]:
+    """Markdown sentences, one per kind of finding, from ``datasets.scorecard``'s table (models
+    first, best recall first), so a reviewer sees the story without reading numbers."""
+    drop_col = next((c for c in card.columns if c.startswith("drop")), None)
+    base = card[card["kind"] == "baseline"]
+    models = card[card["kind"] == "model"]
+    notes = []
+    if drop_col and len(base):
+        worst = base.sort_values(drop_col, ascending=False).iloc[0]
+        if worst[drop_col] > DROP_NOTE:
+            notes.append(f"Baseline **{worst['embedder']}** loses {worst[drop_col]:.2f} recall when adjusted "
+                         f"({drop_col[5:]}): its score comes from that confounder.")
+    if len(models) and len(base):
+        best = models.iloc[0]
+        top_base = base.sort_values("mean recall", ascending=False).iloc[0]
+        notes.append(f"Best model **{best['embedder']}**: mean recall {best['mean recall']:.2f} vs "
+                     f"{top_base['mean recall']:.2f} for the best baseline ({top_base['embedder']}).")
+    return notes
 
 
 def truth_findings(pairs: pd.DataFrame, *, threshold: str = "0.05_0.95", source: str = "CORUM") -> list[str]:

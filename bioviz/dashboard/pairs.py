@@ -6,6 +6,7 @@ import re
 import numpy as np
 import pandas as pd
 
+from ..bench.attribution import models_first
 from .datasets import embedder_kind, feature_columns
 
 
@@ -32,7 +33,7 @@ def relationship_table(pairs: pd.DataFrame, source: str, query: str | None, reca
     if p.empty:
         return pd.DataFrame(columns=["entity1", "entity2"])
     wide = p.pivot_table(index=["entity1", "entity2"], columns="embedder", values="percentile").round(1)
-    order = sorted(wide.columns, key=lambda n: (embedder_kind(n) != "model", n))
+    order = models_first(wide.columns)
     wide = wide[order].add_suffix(" pct")
     out = wide.reset_index()
     if recalled_col and recalled_col in p.columns:

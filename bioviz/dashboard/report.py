@@ -14,7 +14,10 @@ import numpy as np
 import pandas as pd
 
 from .. import plots
-from ..errors import DatasetError
+from ..bench.adjust import default_adjustment
+from ..bench.attribution import models_first
+from ..bench.probes import R2
+from ..errors import BiovizError, DatasetError
 from . import datasets as ds
 
 
@@ -66,10 +69,13 @@ def build_report(root, *, umap: bool = True) -> str:
     """The HTML text of the report for the dataset folder ``root`` (results must exist)."""
     from ..screen import read_screen
 
+    from ..bench import results
+
     screen = read_screen(root, check_images=False)
-    rec_path = screen.results_dir / "recall.csv"
-    if not rec_path.is_file():
-        raise DatasetError(f"{rec_path} does not exist: run `bioviz benchmark --dataset {root}` first")
+    res = results.read_results(screen)
+    if res["recall"] is None:
+        raise DatasetError(f"{results.result_path(screen, 'recall')} does not exist: run "
+                           f"`bioviz benchmark --dataset {root}` first")
     doc = _Doc()
     s = screen.summary()
     doc.h(1, f"bioviz report: {s['name']}")
@@ -77,9 +83,8 @@ def build_report(root, *, umap: bool = True) -> str:
           + ", ".join(f"{v} {k}" for k, v in s["perturbations_by_type"].items())
           + f"; channels {', '.join(s['channels'])}; dataset folder {s['path']}", "muted")
 
-    rec = ds.normalize_recall(pd.read_csv(rec_path, keep_default_na=False, na_values=[""]))
-    probes_p = screen.results_dir / "probes.csv"
-    probes = pd.read_csv(probes_p) if probes_p.is_file() else None
+    rec = ds.normalize_recall(res["recall"])
+    probes = res["probes"]
     th = list(dict.fromkeys(rec["threshold"]))[0]
     card = ds.scorecard(rec, probes, threshold=th)
     doc.h(2, "Scorecard")
@@ -89,7 +94,7 @@ def build_report(root, *, umap: bool = True) -> str:
 
     doc.h(2, "Recall of known relationships")
     adj = [a for a in dict.fromkeys(rec["adjusted_for"]) if a]
-    density = [a for a in adj if "cell_count" in a or "density" in a][:1] or adj[:1]
+    density = [a for a in [default_adjustment(adj)] if a]
     doc.fig(plots.recall_bars(rec, th, [""] + density), "recall")
     mech = rec[rec["mechanism"] != ""]
     if len(mech):
@@ -100,28 +105,23 @@ def build_report(root, *, umap: bool = True) -> str:
 
     if probes is not None:
         doc.h(2, "Confounders")
-        r2 = probes[probes["metric"].isin(["r2", "r^2"])]
+        r2 = probes[probes["metric"] == R2]
         if len(r2):
             m = r2.pivot_table(index="embedder", columns="confounder", values="value")
             m.columns.name = None
             doc.fig(plots.heatmap(m, "Linear probe R² (embedder x confounder)", 0, 1, "Reds"), "probe_r2")
-        acc = probes[(probes["confounder"] == "plate") & probes["metric"].isin(["accuracy", "acc"])]
-        if len(acc):
-            leak = acc.groupby("embedder")["value"].mean().rename("accuracy").to_frame()
-            ch = probes[(probes["confounder"] == "plate") & (probes["metric"] == "chance")]
-            leak["chance"] = ch.groupby("embedder")["value"].mean() if len(ch) else 1 / screen.obs["plate"].nunique()
-            doc.fig(plots.leakage_bars(leak.reset_index()), "plate_leakage")
+        leak = ds.plate_leakage(probes, screen.obs["plate"].nunique())
+        if len(leak):
+            doc.fig(plots.leakage_bars(leak), "plate_leakage")
         doc.table(probes, "probes")
-    cka_p = screen.results_dir / "cka.csv"
-    if cka_p.is_file():
-        m = ds.normalize_cka(pd.read_csv(cka_p))
+    if res["cka"] is not None:
+        m = ds.normalize_cka(res["cka"])
         doc.fig(plots.heatmap(m, "CKA between embedders", 0, 1, "Blues"), "cka")
 
-    pairs_p = screen.results_dir / "pairs.parquet"
-    if pairs_p.is_file():
+    if res["pairs"] is not None:
         from .pairs import model_only_pairs
 
-        pairs = ds.normalize_pairs(pd.read_parquet(pairs_p))
+        pairs = ds.normalize_pairs(res["pairs"])
         rcols = ds.recalled_columns(pairs)
         if rcols:
             doc.h(2, "Pairs a model recalls and no baseline does")
@@ -132,19 +132,23 @@ def build_report(root, *, umap: bool = True) -> str:
                     doc.table(t.head(200), f"model_only_pairs_{src}")
 
     if umap:
+        from ..embed import computed_embedders, load_confounders
         from .umap_cache import umap_layout
 
-        embs = ds.computed_embedders(screen.root)
+        embs = models_first(computed_embedders(screen))
         if embs:
             doc.h(2, "Embeddings (UMAP of wells)")
             frame = screen.obs[[c for c in screen.obs.columns if not c.startswith("image_")]]
-            conf = ds.read_confounders(screen.root)
+            try:
+                conf = load_confounders(screen, missing_ok=True)
+            except BiovizError:  # stale: the report colours by plate instead of stale numbers
+                conf = None
             if conf is not None:
                 frame = frame.merge(conf[[c for c in conf.columns if c not in frame.columns or c == "well_id"]],
                                     on="well_id", how="left")
             color = "cell_count" if "cell_count" in frame.columns else "plate"
             for emb in embs[:1] + [e for e in embs if ds.embedder_kind(e) == "baseline"][:1]:
-                lay = umap_layout(screen.root, emb, screen.obs, screen.control_label, level="well")
+                lay = umap_layout(screen, emb, level="well")
                 f = frame.set_index("well_id").loc[lay["id"]].reset_index().assign(x=lay["x"].to_numpy(),
                                                                                    y=lay["y"].to_numpy())
                 fig, _ = plots.embedding_scatter(f, color, hover_cols=["well_id", "perturbation", color],

@@ -1,4 +1,5 @@
-"""The Streamlit side shared by every page: dataset choice, cached loaders, URL state, downloads.
+"""The Streamlit side shared by every page: the sidebar app.py draws (dataset choice, figure
+format), Home's Compute, cached loaders, URL state, downloads, map colour options.
 
 Everything heavy is cached with ``st.cache_resource`` keyed on the files' size and mtime (no copy
 on a hit: a 222k-row table comes back in microseconds), so a page switch or a recolour recomputes
@@ -17,7 +18,7 @@ import streamlit as st
 from ..errors import BiovizError
 from . import datasets as ds
 from . import urlstate
-from .umap_cache import perturbation_profiles, umap_layout
+from .umap_cache import map_args, perturbation_profiles, umap_layout
 
 OTHER_PATH = "other folder..."
 
@@ -103,6 +104,46 @@ def figure_format() -> str:
                             help="The camera icon above each figure saves it in this format")
 
 
+def sidebar() -> None:
+    """What app.py draws once for every page: the dataset picker (its Screen, or None, goes to
+    ``st.session_state["screen"]`` for the page) and the figure format."""
+    st.sidebar.title("bioviz")
+    try:
+        st.session_state["screen"] = sidebar_dataset()
+    except BiovizError as exc:  # anything the user can fix gets one line, never a traceback
+        st.session_state["screen"] = None
+        st.error(str(exc))
+    figure_format()
+
+
+def compute(screen, missing: list[str]) -> None:
+    """Home's Compute button: embed what is missing, then benchmark, behind one progress bar."""
+    from ..bench.adjust import DEFAULT_ADJUST
+
+    bar = st.progress(0.0, text="starting")
+
+    def progress(done, total, message):  # bioviz.embed's callback; embedding fills 0-70% of the bar
+        bar.progress(0.7 * done / max(total, 1), text=message or "embedding")
+
+    try:
+        if missing:
+            from ..embed import embed
+
+            # embed() reuses every up-to-date cache, so asking for all of them recomputes only what
+            # is missing or stale.
+            embed(screen, ds.registered_embedders(), progress=progress)
+        bar.progress(0.75, text="benchmarking")
+        from ..bench import run_benchmark
+
+        # None: every embedding with an up-to-date cache, as `bioviz benchmark` does
+        run_benchmark(screen, None, adjust=[DEFAULT_ADJUST], progress=lambda msg: bar.progress(0.85, text=msg))
+        bar.progress(1.0, text="done")
+        st.cache_resource.clear()
+        st.success("Computed. The scorecard below is up to date.")
+    except BiovizError as exc:
+        st.error(f"Could not compute: {exc}")
+
+
 def plot(fig, name: str, **kwargs):
     from ..plots import figure_config
 
@@ -121,82 +162,119 @@ def table(df: pd.DataFrame, name: str, **kwargs):
 
 
 # -- cached tables -----------------------------------------------------------------------------
-def _fp(path: Path) -> tuple:
-    return ds.files_fingerprint(path)
+# Every reader goes through the owner of the folder (bioviz.embed for embeddings/, bench.results
+# for results/); the cache key is the files' identity (path, size, mtime), never an object id().
+def _fp(*paths: Path) -> tuple:
+    return ds.files_fingerprint(*paths)
 
 
-@st.cache_resource(show_spinner=False, max_entries=16)
-def _recall(path: str, key: tuple):
-    return ds.normalize_recall(pd.read_csv(path, keep_default_na=False, na_values=[""]))
+def _screen_key(screen) -> tuple:
+    root = Path(screen.root)
+    return _fp(root / "dataset.json", root / "metadata.csv", root / "metadata.parquet")
 
 
-@st.cache_resource(show_spinner=False, max_entries=16)
-def _probes(path: str, key: tuple):
-    return pd.read_csv(path)
+def _embedding_key(screen, embedder: str) -> tuple:
+    from ..bench.results import result_path
+    from ..embed import embedding_file
+
+    # summary.json carries the map recipe the profiles are built with
+    return _fp(embedding_file(screen, embedder), result_path(screen, "summary")) + _screen_key(screen)
 
 
-@st.cache_resource(show_spinner=False, max_entries=16)
-def _cka(path: str, key: tuple):
-    return ds.normalize_cka(pd.read_csv(path))
+_SHAPERS = {"recall": ds.normalize_recall, "cka": ds.normalize_cka, "pairs": ds.normalize_pairs}
 
 
-@st.cache_resource(show_spinner=False, max_entries=16)
-def _csv(path: str, key: tuple):
-    return pd.read_csv(path)
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _table(path: str, table: str, key: tuple):
+    from ..bench.results import read_table
+
+    df = read_table(path, table)
+    return _SHAPERS[table](df) if table in _SHAPERS else df
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
-def _pairs(path: str, key: tuple):
-    return ds.normalize_pairs(pd.read_parquet(path))
+def _result(screen, table: str):
+    from ..bench.results import result_path
 
-
-def _result(screen, fname: str, reader):
-    path = screen.results_dir / fname
+    path = result_path(screen, table)
     if not path.is_file():
         return None
     try:
-        return reader(str(path), _fp(path))
+        return _table(str(path), table, _fp(path))
     except Exception as exc:  # a half-written or foreign table: say which file, keep the page up
-        st.warning(f"results/{fname} could not be read: {exc}")
+        st.warning(f"results/{path.name} could not be read: {exc}")
         return None
 
 
 def recall(screen):
-    return _result(screen, "recall.csv", _recall)
+    return _result(screen, "recall")
 
 
 def probes(screen):
-    return _result(screen, "probes.csv", _probes)
+    return _result(screen, "probes")
 
 
 def cka(screen):
-    return _result(screen, "cka.csv", _cka)
+    return _result(screen, "cka")
 
 
 def activity(screen):
-    return _result(screen, "activity.csv", _csv)
+    return _result(screen, "activity")
 
 
 def retrieval(screen):
-    return _result(screen, "retrieval.csv", _csv)
+    return _result(screen, "retrieval")
 
 
 def comparisons(screen):
-    return _result(screen, "comparisons.csv", _csv)
+    return _result(screen, "comparisons")
 
 
 def pairs(screen):
-    return _result(screen, "pairs.parquet", _pairs)
+    return _result(screen, "pairs")
+
+
+def summary(screen) -> dict:
+    return _result(screen, "summary") or {}
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _confounders(root: str, key: tuple):
-    return ds.read_confounders(Path(root))
+def _embedders(root: str, key: tuple, _screen):
+    from ..embed import computed_embedders
+
+    from ..bench.attribution import models_first
+
+    return models_first(computed_embedders(_screen))
+
+
+def embedders(screen) -> list[str]:
+    """Embedders with an up-to-date cache (bioviz.embed decides; stale and foreign ones are left
+    out and shown as "stale: recompute" on Home), models first."""
+    d = screen.embeddings_dir
+    files = sorted(d.glob("*.parquet")) if d.is_dir() else []
+    return _embedders(str(screen.root), _fp(*files) + _screen_key(screen), screen)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _confounders(root: str, key: tuple, _screen):
+    from ..embed import load_confounders
+
+    try:
+        return load_confounders(_screen, missing_ok=True)
+    except BiovizError:  # stale: shown as "stale: recompute" on Home, never loaded
+        return None
 
 
 def confounders(screen):
-    p = screen.embeddings_dir / "confounders.parquet"
-    return _confounders(str(screen.root), _fp(p))
+    from ..embed import embedding_file
+
+    return _confounders(str(screen.root), _fp(embedding_file(screen, "confounders")) + _screen_key(screen), screen)
+
+
+def _well_key(screen) -> tuple:
+    from ..embed import embedding_file
+
+    root = Path(screen.root)
+    return _screen_key(screen) + _fp(embedding_file(screen, "confounders"), root / "truth" / "genes.csv")
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -204,7 +282,7 @@ def _well_frame(root: str, key: tuple, _screen):
     """Metadata + confounders + planted mechanism, one row per well: what maps are coloured by."""
     obs = _screen.obs
     frame = obs[[c for c in obs.columns if not c.startswith("image_")]].copy()
-    conf = ds.read_confounders(Path(root))
+    conf = confounders(_screen)
     if conf is not None:
         extra = [c for c in conf.columns if c not in frame.columns or c == "well_id"]
         frame = frame.merge(conf[extra], on="well_id", how="left")
@@ -218,10 +296,7 @@ def _well_frame(root: str, key: tuple, _screen):
 
 
 def well_frame(screen) -> pd.DataFrame:
-    key = (screen.fingerprint_key if hasattr(screen, "fingerprint_key") else str(screen.root),
-           _fp(screen.embeddings_dir / "confounders.parquet"), _fp(screen.root / "truth" / "genes.csv"),
-           _fp(screen.root / "metadata.csv"))
-    return _well_frame(str(screen.root), key, screen)
+    return _well_frame(str(screen.root), _well_key(screen), screen)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -238,14 +313,12 @@ def _pert_frame(root: str, key: tuple, _wells: pd.DataFrame):
 
 
 def perturbation_frame(screen) -> pd.DataFrame:
-    wells = well_frame(screen)
-    return _pert_frame(str(screen.root), (id(wells),), wells)
+    return _pert_frame(str(screen.root), _well_key(screen), well_frame(screen))
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _layout(root: str, embedder: str, level: str, n_neighbors: int, min_dist: float, key: tuple, _screen):
-    return umap_layout(Path(root), embedder, _screen.obs, _screen.control_label, level=level,
-                       n_neighbors=n_neighbors, min_dist=min_dist)
+    return umap_layout(_screen, embedder, level=level, n_neighbors=n_neighbors, min_dist=min_dist)
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
@@ -264,18 +337,21 @@ def _map_frame(root, embedder, level, n_neighbors, min_dist, key, _screen, _base
 def map_frame(screen, embedder: str, level: str, n_neighbors: int = 15, min_dist: float = 0.1) -> pd.DataFrame:
     """The UMAP layout joined to the colouring table (rows in layout order)."""
     base = well_frame(screen) if level == "well" else perturbation_frame(screen)
-    key = (_fp(ds.embedding_file(screen.root, embedder)), id(base))
+    key = _embedding_key(screen, embedder) + _well_key(screen)
     return _map_frame(str(screen.root), embedder, level, int(n_neighbors), float(min_dist), key, screen, base)
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _profiles(root: str, embedder: str, key: tuple, _screen):
-    emb = ds.read_embedding(Path(root), embedder)
-    return perturbation_profiles(emb, _screen.obs, _screen.control_label)
+    from ..embed import load_embedding
+
+    emb = load_embedding(_screen, embedder)
+    return perturbation_profiles(emb, _screen.obs, _screen.control_label, **map_args(_screen))
 
 
 def profiles(screen, embedder: str) -> pd.DataFrame:
-    return _profiles(str(screen.root), embedder, _fp(ds.embedding_file(screen.root, embedder)), screen)
+    """The embedder's perturbation map, built with the benchmark's recipe (results.map_recipe)."""
+    return _profiles(str(screen.root), embedder, _embedding_key(screen, embedder), screen)
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
@@ -286,7 +362,7 @@ def _null(root: str, embedder: str, key: tuple, _screen):
 
 
 def null(screen, embedder: str) -> np.ndarray:
-    return _null(str(screen.root), embedder, _fp(ds.embedding_file(screen.root, embedder)), screen)
+    return _null(str(screen.root), embedder, _embedding_key(screen, embedder), screen)
 
 
 @st.cache_resource(show_spinner=False, max_entries=512)
@@ -295,7 +371,7 @@ def _site(root: str, well_id: str, key: tuple, _screen):
 
 
 def site(screen, well_id: str) -> np.ndarray:
-    return _site(str(screen.root), well_id, (screen.n_sites,), screen)
+    return _site(str(screen.root), well_id, _screen_key(screen), screen)
 
 
 def png_bytes(rgb: np.ndarray) -> bytes:
@@ -304,6 +380,25 @@ def png_bytes(rgb: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(rgb).save(buf, format="PNG")
     return buf.getvalue()
+
+
+# Columns of the well/perturbation frame that colour a map by category; every other numeric column
+# (cell_count, intensities, focus, ...) colours it on a continuous scale.
+CATEGORICAL = ("plate", "batch", "perturbation_type", "perturbation", "moa", "target", "planted mechanism",
+               "complex", "is_control", "edge")
+
+
+def color_options(frame: pd.DataFrame) -> tuple[list[str], str]:
+    """(what a map can be coloured by, the default): the planted mechanism first when the screen
+    has one (the ground truth a reviewer checks first), then categories, then numeric columns."""
+    categorical = [c for c in CATEGORICAL if c in frame.columns]
+    continuous = [c for c in frame.columns if c not in categorical and c not in ("well_id", "well", "site")
+                  and pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
+    options = ["planted mechanism"] if "planted mechanism" in categorical else []
+    options += [c for c in categorical if c not in options] + continuous
+    default = "planted mechanism" if "planted mechanism" in options else ("plate" if "plate" in options
+                                                                          else options[0])
+    return options, default
 
 
 def channel_legend(screen) -> str:

@@ -3,6 +3,11 @@
     from bioviz.embed import embed, load_embedding, load_confounders
     embed(screen, "all", progress=lambda done, total, msg: ...)
     X = load_embedding(screen, "pixel_stats")      # well_id, f0, f1, ...
+
+``embeddings/`` belongs to this package: the benchmark, the dashboard, the report and the CLI read
+it only through the readers below (``embedding_status``, ``computed_embedders``,
+``load_embedding``, ``load_confounders``, ``embedding_file``), so a stale or foreign cache is
+refused in one place.
 """
 from __future__ import annotations
 
@@ -10,14 +15,29 @@ import pandas as pd
 
 from ..errors import EmbedderError
 from . import cache
-from .confounders import compute_confounders, load_confounders
+from . import confounders as _confounders
+from .engine import compute_confounders
 from .engine import embed
 from .registry import (create_embedder, describe_embedders, list_embedders, register_embedder,
                        resolve_names)
 
+# The built-in embedders: each module registers itself on import (as timm's models/__init__ does), so
+# the registry imports none of them. Listing order is registry.ORDER, not this import order. None of
+# these imports torch at module level, so `import bioviz.embed` stays light (tests/test_layers.py checks).
+from . import (cell_count, morphology, networks, openphenom, pixel_stats, plate_layout,  # noqa: E402,F401
+               precomputed, random_null, structure, weakly_supervised)
+# confounders (imported above) registers the hidden `focus` source.
+
 __all__ = ["list_embedders", "create_embedder", "register_embedder", "embed", "load_embedding",
            "computed_embedders", "load_confounders", "compute_confounders", "describe_embedders",
-           "resolve_names", "embedding_info", "build_embedders_status"]
+           "resolve_names", "embedding_info", "build_embedders_status", "embedding_status",
+           "confounders_status", "embedding_file", "UP_TO_DATE", "STALE", "FOREIGN", "MISSING"]
+
+# What embedding_status says of a cache file. A stale or foreign file is never loaded.
+UP_TO_DATE = "up to date"
+STALE = "stale: recompute"      # written by bioviz for other data, options, weights or version
+FOREIGN = "foreign"             # not a bioviz cache of that embedder (no or other metadata)
+MISSING = "missing"
 
 
 def build_embedders_status(screen, names, configs=None) -> dict[str, bool]:
@@ -82,3 +102,54 @@ def load_embedding(screen, name: str) -> pd.DataFrame:
     if df["well_id"].tolist() != screen.obs["well_id"].tolist():
         df = df.set_index("well_id").loc[screen.obs["well_id"]].reset_index()
     return df
+
+
+def embedding_file(screen, name: str):
+    """Where the cache of ``name`` lives (for a file-identity cache key; read it with load_embedding)."""
+    return cache.cache_path(screen, name)
+
+
+def _status_of(screen, stem_path, fingerprint: str) -> tuple[str, str]:
+    """(embedder name, status) of one parquet under embeddings/."""
+    meta = cache.read_meta(stem_path)
+    name = (meta or {}).get("embedder")
+    if not name or cache.file_stem(name) != stem_path.stem or not meta.get("fingerprint"):
+        return stem_path.stem.replace("__", ":"), FOREIGN
+    return name, (UP_TO_DATE if _fresh_meta(screen, name, fingerprint) else STALE)
+
+
+def embedding_status(screen, names=None) -> dict[str, str]:
+    """{embedder: UP_TO_DATE | STALE | FOREIGN | MISSING} for every cache in ``embeddings/``
+    (hidden helper caches left out) plus ``names`` (e.g. the registered ones) that have none.
+    Models first in registry order, then by name."""
+    out: dict[str, str] = {}
+    d = screen.embeddings_dir
+    if d.is_dir():
+        fp = screen.fingerprint()
+        for p in sorted(d.glob("*.parquet")):
+            if p.stem == cache.CONFOUNDERS or p.name.startswith("."):
+                continue
+            name, status = _status_of(screen, p, fp)
+            out[name] = status
+    hidden = set(list_embedders(include_hidden=True)) - set(list_embedders())
+    out = {n: s for n, s in out.items() if n not in hidden}
+    for n in names or ():
+        out.setdefault(n, MISSING)
+    order = {n: i for i, n in enumerate(list_embedders())}
+    return dict(sorted(out.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
+
+
+def confounders_status(screen) -> str:
+    """UP_TO_DATE, STALE or MISSING for ``embeddings/confounders.parquet``."""
+    if not _confounders.path(screen).exists():
+        return MISSING
+    return UP_TO_DATE if _confounders.confounders_valid(screen) else STALE
+
+
+def load_confounders(screen, *, missing_ok: bool = False) -> pd.DataFrame | None:
+    """The per-well confounder table (``well_id, cell_count, intensity_<CH>, focus, plate, batch,
+    row, col, edge``); EmbedderError naming the command when it is stale (or missing, unless
+    ``missing_ok``: then None)."""
+    if missing_ok and not _confounders.path(screen).exists():
+        return None
+    return _confounders.load_confounders(screen)

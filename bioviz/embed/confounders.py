@@ -4,6 +4,10 @@
 focus, plate, batch, row, col, edge``. Built once from the cheap embedders (cell_count,
 pixel_stats and the hidden ``focus`` score) so every UMAP colouring and diagnostic reads the same
 numbers. It is rebuilt whenever the dataset fingerprint or one of its sources changes.
+
+This module only reads the source caches and assembles the table; computing missing sources is
+the engine's job (``bioviz.embed.engine.compute_confounders``), so the import runs one way:
+engine -> confounders.
 """
 from __future__ import annotations
 
@@ -75,20 +79,21 @@ def confounders_valid(screen, fingerprint=None) -> bool:
     return True
 
 
-def compute_confounders(screen, *, device="cpu", batch_size=32, workers=None, progress=None,
-                        _embedded=False) -> pd.DataFrame:
-    """Build (or reuse) the confounder table; computes missing cheap embedders first."""
-    fingerprint = screen.fingerprint()
+def missing_sources(screen, fingerprint=None) -> list[str]:
+    """Source embedders with no cache matching the data (the engine computes these)."""
+    fingerprint = fingerprint or screen.fingerprint()
+    return [n for n in SOURCES if _source_meta(screen, n, fingerprint) is None]
+
+
+def assemble_confounders(screen, fingerprint=None) -> pd.DataFrame:
+    """Build (or reuse) the confounder table from the source caches, which must exist."""
+    fingerprint = fingerprint or screen.fingerprint()
     if confounders_valid(screen, fingerprint):
         return pd.read_parquet(path(screen))
-    missing = [n for n in SOURCES if _source_meta(screen, n, fingerprint) is None]
+    missing = missing_sources(screen, fingerprint)
     if missing:
-        if _embedded:  # embed() already ran them; still missing means a bug, not user error
-            raise RuntimeError(f"confounder sources {missing} were not computed")
-        from .engine import embed
-
-        embed(screen, [], device=device, batch_size=batch_size, workers=workers, progress=progress,
-              confounders=False, _extra=missing)
+        raise EmbedderError(f"the confounder table of {screen.name} needs {', '.join(missing)}; run: "
+                            f"bioviz embed --dataset {screen.root} --embedders pixel_stats")
     metas = {n: _source_meta(screen, n, fingerprint) for n in SOURCES}
     frames = {n: pd.read_parquet(cache.cache_path(screen, n)) for n in SOURCES}
     obs = screen.obs

@@ -19,6 +19,7 @@ import pandas as pd
 
 from ..errors import BiovizError, EmbedderError
 from . import cache
+from .confounders import assemble_confounders, confounder_sources, confounders_valid, missing_sources
 from .registry import cpu_count, create_embedder, nuclear_channel, resolve_names
 from .seg import seg_key, segment_site
 
@@ -212,47 +213,63 @@ def build_embedders(screen, names, configs=None):
 
 def embed(screen, names, *, device: str = "auto", batch_size: int = 32, workers: int | None = None,
           progress: Progress | None = None, configs: dict | None = None, force: bool = False,
-          chunk_size: int = CHUNK_SIZE, confounders: bool = True,
-          _extra: list[str] | None = None) -> dict[str, pd.DataFrame]:
+          chunk_size: int = CHUNK_SIZE, confounders: bool = True) -> dict[str, pd.DataFrame]:
     """Compute (or load from cache) each named embedder; returns {name: DataFrame(well_id, f0..)}.
 
     names: "all", "a,b" or a list. configs: {name: {option: value}}. progress(done, total, msg)
     is called after every batch; raising from it stops the run with finished chunks kept.
     confounders: also bring embeddings/confounders.parquet up to date.
     """
+    embs = build_embedders(screen, names, configs)
+    fingerprint = screen.fingerprint()
+    extra = []
+    if confounders and not confounders_valid(screen, fingerprint):
+        # The sources ride along in the same pass over the images (one read, one segmentation).
+        have = {e.name for e in embs}
+        extra = [src for src in confounder_sources(screen)
+                 if src.name not in have and not cache.is_valid(screen, src, fingerprint)]
+    results = _compute(screen, embs, extra, fingerprint, device=device, batch_size=batch_size, workers=workers,
+                       progress=progress, force=force, chunk_size=chunk_size)
+    if confounders:
+        assemble_confounders(screen, fingerprint)
+    return {e.name: results[e.name] for e in embs}
+
+
+def compute_confounders(screen, *, device: str = "cpu", batch_size: int = 32, workers: int | None = None,
+                        progress: Progress | None = None) -> pd.DataFrame:
+    """Build (or reuse) the confounder table; computes missing cheap embedders first.
+
+    A source cache computed with other options still counts (it matches the data), unlike
+    ``embed(..., confounders=True)``, which brings the sources to their default options.
+    """
+    fingerprint = screen.fingerprint()
+    if not confounders_valid(screen, fingerprint):
+        missing = set(missing_sources(screen, fingerprint))
+        extra = [src for src in confounder_sources(screen) if src.name in missing]
+        if extra:
+            _compute(screen, [], extra, fingerprint, device=device, batch_size=batch_size, workers=workers,
+                     progress=progress, force=False, chunk_size=CHUNK_SIZE)
+    return assemble_confounders(screen, fingerprint)
+
+
+def _compute(screen, embs, extra, fingerprint, *, device, batch_size, workers, progress, force, chunk_size):
+    """Run ``embs`` (cached results reused unless ``force``) and ``extra`` (always run) in one pass."""
     from .networks import pick_device
 
-    embs = build_embedders(screen, names, configs) if (names or not _extra) else []
     device = pick_device(device)
     workers = min(4, cpu_count()) if workers is None else int(workers)
     if batch_size < 1:
         raise EmbedderError("--batch-size must be at least 1")
-    fingerprint = screen.fingerprint()
     results, todo = {}, []
     for e in embs:
         if not force and cache.is_valid(screen, e, fingerprint):
             results[e.name] = pd.read_parquet(cache.cache_path(screen, e.name))
         else:
             todo.append(e)
-    extra = [create_embedder(n) for n in (_extra or [])]
-    for e in extra:
-        e.resolve(screen)
-    if confounders:
-        from .confounders import confounder_sources, confounders_valid
-
-        if not confounders_valid(screen, fingerprint):
-            have = {e.name for e in embs}
-            for src in confounder_sources(screen):
-                if src.name not in have and not cache.is_valid(screen, src, fingerprint):
-                    extra.append(src)
     table = [e for e in todo if e.kind == "table"]
     images = [e for e in todo + extra if e.kind != "table"]
     results.update(_run_tables(screen, table, fingerprint, progress))
     if images:
         results.update(_run_images(screen, images, fingerprint, device=device, batch_size=batch_size,
                                    workers=workers, chunk_size=chunk_size, progress=progress))
-    if confounders:
-        from .confounders import compute_confounders
-
-        compute_confounders(screen, _embedded=True)
-    return {e.name: results[e.name] for e in embs}
+    return results

@@ -39,14 +39,29 @@ class Precomputed(TableEmbedder):
 
     def __init__(self, **cfg):
         super().__init__(**cfg)
-        if not self.config["path"]:
-            raise EmbedderError("embedder precomputed needs a table: --config precomputed.path=FILE")
         if self.config["nan"] not in ("error", "drop_columns"):
             raise EmbedderError("precomputed.nan must be 'error' or 'drop_columns'")
         from .kinds import KINDS
 
         if self.config["kind"] not in KINDS:
             raise EmbedderError(f"precomputed.kind must be one of {', '.join(KINDS)}, not {self.config['kind']!r}")
+        if self.config["path"]:
+            self.config["file"] = file_signature(self.config["path"])
+
+    def resolve(self, screen) -> None:
+        # `bioviz import` records its table in dataset.json ("precomputed": {"path", "kind"}), so
+        # `bioviz embed --embedders precomputed` needs no --config; options given win.
+        if self.config["path"]:
+            return
+        rec = (getattr(screen, "config", None) or {}).get("precomputed") or {}
+        if not rec.get("path"):
+            raise EmbedderError("embedder precomputed needs a table: --config precomputed.path=FILE")
+        path = Path(str(rec["path"])).expanduser()
+        self.config["path"] = str(path if path.is_absolute() else screen.root / path)
+        if "kind" not in self.user_config and rec.get("kind"):
+            self.config["kind"] = str(rec["kind"])
+        if "nan" not in self.user_config and rec.get("nan"):
+            self.config["nan"] = str(rec["nan"])
         self.config["file"] = file_signature(self.config["path"])
 
     def table_features(self, screen):

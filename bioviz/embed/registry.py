@@ -80,6 +80,8 @@ class Entry:
     prefix: bool = False    # "timm:" matches "timm:<model name>"
 
 
+# Filled as embedder modules are imported: the built-ins by bioviz/embed/__init__.py (as timm's
+# models/__init__ does), so this module imports no embedder and no embedder import loops back.
 _REGISTRY: dict[str, Entry] = {}
 # Listing order: cheap baselines, networks, nulls, then the ones that need user files.
 ORDER = ("pixel_stats", "cell_count", "morphology", "structure", "untrained_vit", "untrained_vit_per_channel",
@@ -90,7 +92,6 @@ ORDER = ("pixel_stats", "cell_count", "morphology", "structure", "untrained_vit"
 def _entries() -> list["Entry"]:
     rank = {n: i for i, n in enumerate(ORDER)}
     return sorted(_REGISTRY.values(), key=lambda e: rank.get(e.name, len(rank)))
-_LOADED = False
 
 
 def register_embedder(name: str, *, needs_files: bool = False, hidden: bool = False,
@@ -109,17 +110,7 @@ def register_embedder(name: str, *, needs_files: bool = False, hidden: bool = Fa
     return deco
 
 
-def _load_builtin() -> None:
-    global _LOADED
-    if _LOADED:
-        return
-    _LOADED = True
-    from . import (cell_count, morphology, networks, openphenom, pixel_stats,  # noqa: F401
-                   plate_layout, precomputed, random_null, structure, weakly_supervised, confounders)
-
-
 def _entry(name: str) -> Entry:
-    _load_builtin()
     if name in _REGISTRY and not _REGISTRY[name].prefix:
         return _REGISTRY[name]
     if ":" in name:
@@ -133,7 +124,6 @@ def _entry(name: str) -> Entry:
 def list_embedders(*, runnable_only: bool = False, include_families: bool = True,
                    include_hidden: bool = False) -> list[str]:
     """Registered names. ``runnable_only``: those that need no user files (what ``all`` means)."""
-    _load_builtin()
     out = []
     for e in _entries():
         if e.hidden and not include_hidden:
@@ -150,7 +140,6 @@ def list_embedders(*, runnable_only: bool = False, include_families: bool = True
 
 def describe_embedders() -> list[tuple[str, str, bool]]:
     """(name, one-line description, needs user files) for ``bioviz embed --list``."""
-    _load_builtin()
     return [(e.name + ("<model>" if e.prefix else ""), e.description, e.needs_files)
             for e in _entries() if not e.hidden]
 
@@ -158,10 +147,14 @@ def describe_embedders() -> list[tuple[str, str, bool]]:
 def create_embedder(name: str, **cfg) -> Embedder:
     """Build an embedder by registered name with options ``cfg`` (raises EmbedderError)."""
     entry = _entry(name)
-    if entry.prefix:
-        emb = entry.factory(model_name=name.split(":", 1)[1], **cfg)
+    kw = {"model_name": name.split(":", 1)[1], **cfg} if entry.prefix else cfg
+    if isinstance(entry.factory, type):
+        # Named before __init__ runs, so its option checks say which embedder they are about.
+        emb = entry.factory.__new__(entry.factory)
+        emb.name = name
+        emb.__init__(**kw)
     else:
-        emb = entry.factory(**cfg)
+        emb = entry.factory(**kw)
     emb.name = name
     return emb
 

@@ -7,7 +7,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..dashboard.datasets import embedder_kind, null_recall
+from ..bench.attribution import embedder_kind, models_first
+from ..bench.recall import null_recall
 
 MODEL_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#e377c2")
 BASELINE_COLORS = ("#7f7f7f", "#a67c52", "#b5b5b5", "#5c5c5c", "#c7a27c", "#8c8c6c", "#9e9e9e", "#6b5b4b")
@@ -38,7 +39,7 @@ def _hatch(base: bool) -> dict:
 
 
 def _order(names) -> list[str]:
-    return sorted(dict.fromkeys(names), key=lambda n: (embedder_kind(n) != "model", n))
+    return models_first(names)
 
 
 def _legend_name(n: str) -> str:
