@@ -21,7 +21,8 @@ if not embedders:
 c = st.columns([1, 1, 1, 1])
 level = c[0].radio("Points are", ["well", "perturbation"], horizontal=True,
                    index=["well", "perturbation"].index(ui.widget_default("level", ["well", "perturbation"])),
-                   key="emb_level", help="wells, or one point per perturbation (mean of its wells)")
+                   key="emb_level", help="wells, or one point per perturbation: the map the benchmark scores "
+                   "(its recipe, e.g. PCA-CenterScale then the mean of the wells)")
 model_first = embedders[0]
 base_first = next((e for e in embedders if ds.embedder_kind(e) == "baseline" and e != model_first),
                   embedders[-1])
@@ -65,7 +66,9 @@ for (key, emb), col in zip((("a", emb_a), ("b", emb_b)), cols):
     frame = frames[key]
     hl = wells_to_rows(frame, selected, id_col)
     fig, curves = embedding_scatter(frame, color, hover_cols=hover, highlight=hl,
-                                    title=f"{emb} ({ds.embedder_kind(emb)})")
+                                    title=f"{emb} ({ds.embedder_kind(emb)})"
+                                    + (" - UMAP of the perturbation map the benchmark scores" if level == "perturbation"
+                                       else " - UMAP of the wells"))
     with col:
         event = ui.plot(fig, f"umap_{emb}_{color}", key=f"umap_{key}_{level}", on_select="rerun",
                         selection_mode=("lasso", "box"))

@@ -30,14 +30,15 @@ def _features(seg_labels, **cfg):
 def test_border_and_area_filters_on_planted_objects():
     # 1 touches the top edge (16 px), 2 is small (4 px), 3 is mid (36 px), 4 is big (100 px) and touches the right edge.
     lab = _labels([(0, 10, 4), (20, 20, 2), (30, 30, 6), (40, 54, 10)])
-    assert _features(lab).tolist() == [4, (16 + 4 + 36 + 100) / 4]
-    assert _features(lab, exclude_border=True).tolist() == [2, (4 + 36) / 2]
-    assert _features(lab, min_nucleus_area=5).tolist() == [3, (16 + 36 + 100) / 3]
-    assert _features(lab, max_nucleus_area=36).tolist() == [3, (16 + 4 + 36) / 3]
-    assert _features(lab, min_nucleus_area=4, max_nucleus_area=16).tolist() == [2, 10.0]
-    assert _features(lab, exclude_border=True, min_nucleus_area=5).tolist() == [1, 36.0]
-    # nothing left: a count of 0 and no made-up area
-    assert _features(lab, min_nucleus_area=1000).tolist() == [0, 0.0]
+    # counts only: the kept nuclei, and the nuclei touching the border (1 and 4) whatever the filters
+    assert _features(lab).tolist() == [4, 2]
+    assert _features(lab, exclude_border=True).tolist() == [2, 2]
+    assert _features(lab, min_nucleus_area=5).tolist() == [3, 2]
+    assert _features(lab, max_nucleus_area=36).tolist() == [3, 2]
+    assert _features(lab, min_nucleus_area=4, max_nucleus_area=16).tolist() == [2, 2]
+    assert _features(lab, exclude_border=True, min_nucleus_area=5).tolist() == [1, 2]
+    assert _features(lab, min_nucleus_area=1000).tolist() == [0, 2]
+    assert _features(np.zeros((64, 64), np.int32)).tolist() == [0, 0]
 
 
 def test_defaults_keep_the_cache_key_and_names():
@@ -45,7 +46,7 @@ def test_defaults_keep_the_cache_key_and_names():
     # Unset filters stay out of the config, so caches computed before the options existed stay valid.
     assert set(e.config) == {"revision", "nuclear_channel", "nucleus_diameter"}
     assert "exclude_border" in create_embedder("cell_count", exclude_border=True).config
-    assert e.feature_names(["DNA"]) == ["cell_count", "mean_nucleus_area"]
+    assert e.feature_names(["DNA"]) == ["cell_count", "border_nuclei"]
 
 
 def test_bad_options_name_the_embedder():
@@ -68,7 +69,7 @@ def test_options_reach_the_cache_with_named_features(small_screen):
     from bioviz.embed import embedding_info
 
     meta = embedding_info(screen, "cell_count")
-    assert meta["feature_names"] == ["cell_count", "mean_nucleus_area"]
+    assert meta["feature_names"] == ["cell_count", "border_nuclei"]
     assert meta["config"]["exclude_border"] is True and meta["config"]["max_nucleus_area"] == 5000
 
 

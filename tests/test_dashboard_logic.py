@@ -297,8 +297,13 @@ def test_parse_query():
     assert parse_query("TP53") == ["TP53"]
     assert parse_query("TP53 MDM2") == ["TP53", "MDM2"]
     assert parse_query("TP53,MDM2") == ["TP53", "MDM2"]
-    assert parse_query("TP53-MDM2") == ["TP53", "MDM2"]
-    assert parse_query("HLA-A") == ["HLA", "A"] or parse_query("HLA-A") == ["HLA-A"]
+    # hyphens belong to symbols: HLA-A and NKX2-1 are single genes, with or without a vocabulary
+    assert parse_query("HLA-A") == ["HLA-A"] and parse_query("NKX2-1") == ["NKX2-1"]
+    assert parse_query("HLA-A", known=["HLA-A", "HLA", "A"]) == ["HLA-A"]
+    assert parse_query("nkx2-1 HLA-A") == ["nkx2-1", "HLA-A"]
+    # a hyphenated pair is split only when the screen knows both halves and not the whole
+    assert parse_query("TP53-MDM2", known=["TP53", "MDM2"]) == ["TP53", "MDM2"]
+    assert parse_query("TP53-MDM2") == ["TP53-MDM2"]
     assert parse_query("") == []
 
 

@@ -46,7 +46,7 @@ def confounder_baselines(conf: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
     Cell count alone is not one of them: a one-feature map has cosines of +-1 only, so its recall
     is 0 by construction, which would read as "density explains nothing". The ``cell_count``
-    embedder (count and nucleus area) is the density baseline.
+    embedder (two counts: kept nuclei and nuclei touching the border) is the density baseline.
     """
     out = {}
     groups = {

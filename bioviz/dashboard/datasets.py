@@ -217,6 +217,30 @@ def comparisons_at(comparisons: pd.DataFrame, threshold: str, adjusted=("",)) ->
     return c[(c["threshold"] == threshold) & c["adjusted_for"].astype(object).fillna("").isin(list(adjusted))]
 
 
+def nothing_left(recall: pd.DataFrame) -> dict[str, str]:
+    """{embedder: confounder} for adjusted rows that have no number because nothing was left."""
+    if "reason" not in recall:
+        return {}
+    r = recall[recall["reason"].astype(str).str.startswith("explained by")]
+    return {e: str(why)[len("explained by "):] for e, why in r.groupby("embedder")["reason"].first().items()}
+
+
+def adjusted_probe(recall: pd.DataFrame) -> pd.DataFrame:
+    """Per embedder and adjustment: the probe R² on the adjusted embedding, and (simulated screens)
+    the share of recalled pairs still planted by the adjusted-for mechanism, per source."""
+    if "probe_r2" not in recall:
+        return pd.DataFrame()
+    r = recall[(recall["adjusted_for"] != "") & recall["probe_r2"].notna() & (recall["mechanism"] == "")]
+    if r.empty:
+        return pd.DataFrame()
+    out = r.groupby(["embedder", "adjusted_for"], sort=False).agg(
+        **{"probe R² after adjustment": ("probe_r2", "first")}).reset_index()
+    sp = r.pivot_table(index=["embedder", "adjusted_for"], columns="source", values="still_planted")
+    out["still planted"] = sp.mean(axis=1).reindex(pd.MultiIndex.from_frame(out[["embedder", "adjusted_for"]])).to_numpy() \
+        if len(sp) else float("nan")
+    return out
+
+
 # -- the headline scorecard ---------------------------------------------------------------------------
 def scorecard(recall: pd.DataFrame, probes: pd.DataFrame | None, threshold: str | None = None,
               adjusted: str | None = None) -> pd.DataFrame:
@@ -233,17 +257,30 @@ def scorecard(recall: pd.DataFrame, probes: pd.DataFrame | None, threshold: str 
     raw = r[r["adjusted_for"] == ""].pivot_table(index="embedder", columns="source", values="recall")
     raw.columns.name = None
     out = raw.add_prefix("recall ")
+    # "mean recall" covers the five public sources only: planted is the simulator's truth (and
+    # a subset of their union), not a sixth independent source
+    from ..relationships import SOURCES
+
+    public = [c for c in raw.columns if c in SOURCES] or list(raw.columns)
     adj_options = [a for a in r["adjusted_for"].unique() if a]
     if adjusted is None:
         adjusted = default_adjustment(adj_options)
     if adjusted:
-        adj = r[r["adjusted_for"] == adjusted].pivot_table(index="embedder", columns="source", values="recall")
+        ra = r[r["adjusted_for"] == adjusted]
+        adj = ra.pivot_table(index="embedder", columns="source", values="recall", dropna=False)
         adj.columns.name = None
-        drop = (raw - adj).mean(axis=1)
-        out["mean recall"] = raw.mean(axis=1)
+        drop = (raw[public] - adj.reindex(columns=public)).mean(axis=1)
+        out["mean recall"] = raw[public].mean(axis=1)
         out[f"drop adjusted for {adjusted}"] = drop
+        if "reason" in ra:  # an embedding that is its confounder: said, never scored
+            gone = ra[ra["reason"].astype(str).str.startswith("explained by")].groupby("embedder")["reason"].first()
+            if len(gone):
+                out["note"] = ""
+                for e, why in gone.items():
+                    if e in out.index:
+                        out.loc[e, "note"] = f"nothing left after adjusting for {why[len('explained by '):]}"
     else:
-        out["mean recall"] = raw.mean(axis=1)
+        out["mean recall"] = raw[public].mean(axis=1)
     if probes is not None and len(probes):
         cc = probes[(probes["confounder"] == "cell_count") & (probes["metric"] == R2)]
         out["cell-count R²"] = cc.groupby("embedder")["value"].mean()
@@ -252,8 +289,12 @@ def scorecard(recall: pd.DataFrame, probes: pd.DataFrame | None, threshold: str 
     out = out[[c for c in out.columns if not c.startswith("recall ")] + recall_cols]
     out.insert(0, "kind", [embedder_kind(e) for e in out.index])
     out = out.reset_index().rename(columns={"index": "embedder"})
-    out = out.sort_values(["kind", "mean recall"], ascending=[False, False], key=None)
-    # Models first (kind 'model' > 'baseline' alphabetically in reverse), best recall first.
+    from ..embed.kinds import KINDS
+
+    rank = {k: i for i, k in enumerate(KINDS)}
+    out = out.assign(_rank=out["kind"].map(rank)).sort_values(["_rank", "mean recall"], ascending=[True, False])
+    out = out.drop(columns="_rank")
+    # Models first, then handcrafted, baselines and the null; best recall first within each.
     out.attrs["threshold"] = threshold
     out.attrs["adjusted"] = adjusted
     return out.reset_index(drop=True)

@@ -36,7 +36,8 @@ def headline(card: pd.DataFrame) -> list[str]:
     return notes
 
 
-def truth_findings(pairs: pd.DataFrame, *, threshold: str = "0.05_0.95", source: str = "CORUM") -> list[str]:
+def truth_findings(pairs: pd.DataFrame, *, threshold: str = "0.05_0.95", source: str = "CORUM",
+                   recall: pd.DataFrame | None = None, model_only: pd.DataFrame | None = None) -> list[str]:
     """Markdown sentences; empty when the pairs carry no planted mechanism."""
     threshold = str(threshold).replace("/", "_")  # the dashboard shows 0.05/0.95; files say 0.05_0.95
     flag, also = f"recalled_{threshold}", f"also_recalled_{threshold}"
@@ -56,7 +57,13 @@ def truth_findings(pairs: pd.DataFrame, *, threshold: str = "0.05_0.95", source:
         line = (f"**{e}**: {share.loc[e, 'mean']:.0%} of the {source} pairs it recalls are planted "
                 f"*density* pairs (cells lost), not shared morphology")
         adj = pairs[(pairs["source"] == source) & (pairs["embedder"] == e) & (pairs["adjusted_for"].fillna("") != "")]
-        if len(adj):
+        gone = None
+        if recall is not None and "reason" in recall:
+            r = recall[(recall["embedder"] == e) & recall["reason"].astype(str).str.startswith("explained by")]
+            gone = r["adjusted_for"].iloc[0] if len(r) else None
+        if gone:
+            line += f"; adjusted for {gone}, nothing is left of it (it is {gone})"
+        elif len(adj):
             before = int(((p["embedder"] == e) & p[flag].astype(bool) & (p["mechanism"] == "density")).sum())
             after = int((adj[flag].astype(bool) & (adj["mechanism"] == "density")).sum())
             line += f"; adjusted for {adj['adjusted_for'].iloc[0]}, {before} of them fall to {after}"
@@ -68,6 +75,15 @@ def truth_findings(pairs: pd.DataFrame, *, threshold: str = "0.05_0.95", source:
             alone = int((mine[also] == "alone").sum())
             total = int((p[(p["embedder"] == e)]["mechanism"] == "morphology").sum())
             if len(mine):
-                notes.append(f"**{e}** recalls {len(mine)} of {total} planted *morphology* {source} pairs; "
-                             f"{alone} of them are recalled by no baseline (open them on *Relationships*).")
+                line = (f"**{e}** recalls {len(mine)} of {total} planted *morphology* {source} pairs; "
+                        f"{alone} of them are recalled by no baseline (open them on *Relationships*)")
+                mo = None if model_only is None else model_only[
+                    (model_only["embedder"] == e) & (model_only["source"] == source)
+                    & (model_only["threshold"].astype(str).str.replace("/", "_") == threshold)]
+                if mo is not None and len(mo):
+                    m = mo.iloc[0]
+                    line += (f". Over all its {source} pairs, {int(m['count'])} are recalled by no baseline; "
+                             f"by chance (its map's labels permuted {int(m['n_permutations'])} times) "
+                             f"{m['chance_mean']:.1f} would be, 95% range {m['chance_low']:.0f}-{m['chance_high']:.0f}")
+                notes.append(line + ".")
     return notes

@@ -10,12 +10,25 @@ from ..bench.attribution import models_first
 from .datasets import embedder_kind, feature_columns
 
 
-def parse_query(text: str | None) -> list[str]:
-    """'TP53' -> ['TP53']; 'TP53 MDM2', 'TP53,MDM2', 'TP53-MDM2' -> a pair (symbols upper-cased
-    only when the table has them that way: matching is case-insensitive later)."""
+def parse_query(text: str | None, known=None) -> list[str]:
+    """'TP53' -> ['TP53']; 'TP53 MDM2', 'TP53,MDM2', 'TP53/MDM2' -> a pair.
+
+    A hyphen belongs to the symbol: HLA-A and NKX2-1 are single genes.  'TP53-MDM2' is read as a
+    pair only when ``known`` (the symbols of the screen or table) lacks the whole token but has
+    both halves.  Matching is case-insensitive later.
+    """
     if not text:
         return []
-    return [t for t in re.split(r"[\s,;|/]+|(?<=\w)-(?=\w+$)", text.strip()) if t][:2]
+    tokens = [t for t in re.split(r"[\s,;|/]+", text.strip()) if t]
+    if len(tokens) == 1 and "-" in tokens[0] and known is not None:
+        up = {str(k).upper() for k in known}
+        tok = tokens[0]
+        if tok.upper() not in up:
+            for i in [m.start() for m in re.finditer("-", tok)]:
+                a, b = tok[:i], tok[i + 1:]
+                if a.upper() in up and b.upper() in up:
+                    return [a, b]
+    return tokens[:2]
 
 
 def relationship_table(pairs: pd.DataFrame, source: str, query: str | None, recalled_col: str | None,
@@ -23,7 +36,7 @@ def relationship_table(pairs: pd.DataFrame, source: str, query: str | None, reca
     """Known pairs of ``source`` involving the queried gene (or the queried pair), one row per pair:
     each embedder's percentile, which models and which baselines recall it."""
     p = pairs[pairs["source"] == source]
-    genes = [g.upper() for g in parse_query(query)]
+    genes = [g.upper() for g in parse_query(query, known=pd.concat([p["entity1"], p["entity2"]]).unique())]
     e1 = p["entity1"].str.upper()
     e2 = p["entity2"].str.upper()
     if len(genes) == 1:

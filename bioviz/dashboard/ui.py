@@ -229,6 +229,10 @@ def comparisons(screen):
     return _result(screen, "comparisons")
 
 
+def model_only(screen):
+    return _result(screen, "model_only")
+
+
 def pairs(screen):
     return _result(screen, "pairs")
 

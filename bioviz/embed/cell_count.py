@@ -1,4 +1,11 @@
-"""cell_count: nuclei on the DNA channel; count and mean nucleus area (the density confounder)."""
+"""cell_count: nuclei on the DNA channel, counts only (the density confounder).
+
+Two named counts per site: ``cell_count`` (the nuclei kept by the filters) and ``border_nuclei``
+(nuclei touching the image edge).  Counts only: the mean nucleus area it once carried is a
+shape feature, which the ``morphology`` embedder has (``nucleus_area``); with it, cell_count's
+map mixed planted morphology into "density".  Two counts give the map two axes: a one-count map
+has cosines of +-1 only, so its recall would be 0 by construction.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -45,9 +52,11 @@ def kept_nuclei(nuclei: np.ndarray, n: int, *, exclude_border: bool = False,
     return keep, areas
 
 
-@register_embedder("cell_count", description="nuclei count and mean nucleus area (DNA channel watershed); "
+@register_embedder("cell_count", description="nuclei counts: kept and touching the border (DNA channel watershed); "
                    "options exclude_border, min_nucleus_area, max_nucleus_area")
 class CellCount(SegmentingEmbedder):
+    revision = 2  # 1 carried mean nucleus area; 2 is counts only
+
     def defaults(self):
         return {**self.seg_defaults(), **FILTERS}
 
@@ -67,10 +76,12 @@ class CellCount(SegmentingEmbedder):
                 del self.config[key]
 
     def site_features(self, img, seg):
-        keep, areas = kept_nuclei(seg.nuclei, seg.n, **{k: self.config.get(k, d) for k, d in FILTERS.items()})
-        n = int(keep.sum())
-        area = float(areas[keep].sum()) / n if n else 0.0
-        return np.array([n, area], dtype=np.float64)
+        keep, _ = kept_nuclei(seg.nuclei, seg.n, **{k: self.config.get(k, d) for k, d in FILTERS.items()})
+        border = 0
+        if seg.n:
+            edge = np.unique(np.concatenate([seg.nuclei[0], seg.nuclei[-1], seg.nuclei[:, 0], seg.nuclei[:, -1]]))
+            border = int(((edge > 0) & (edge <= seg.n)).sum())
+        return np.array([int(keep.sum()), border], dtype=np.float64)
 
     def feature_names(self, channels):
-        return ["cell_count", "mean_nucleus_area"]
+        return ["cell_count", "border_nuclei"]

@@ -191,7 +191,7 @@ def _run_images(screen, embs, fingerprint, *, device, batch_size, workers, chunk
     for e in embs:
         df = cache.read_chunks(screen, e.name, n_chunks)
         names = e.feature_names(screen.channels) if hasattr(e, "feature_names") else None
-        cache.write_cache(screen, e, df, fingerprint, feature_names=names, device=device,
+        cache.write_cache(screen, e, df, fingerprint, feature_names=names, device=device, notes=getattr(e, "notes", ""),
                           seconds=round(busy.get(e.name, 0.0), 3), run_wall_seconds=wall,
                           sites_computed=len(pending[e.name]) and sum(
                               min(n, (k + 1) * chunk_size) - k * chunk_size for k in pending[e.name]))
