@@ -443,3 +443,30 @@ def test_named_templates_match_instrument_names():
     rx, _ = compile_template("rxrx1")
     m = rx.match("HUVEC-1/Plate1/M23_s2_w3.png")
     assert (m["experiment"], m["plate"], m["well"], m["site"], m["channel"]) == ("HUVEC-1", "1", "M23", "2", "3")
+
+
+@needs_real
+def test_real_jump_target_plate_maps_annotate_a_pycytominer_profile(tmp_path, capsys):
+    """A per-well profile keyed by plate + well gets compound, target and SMILES from JUMP's own tables."""
+    j = REAL / "metadata" / "jump_target"
+    layout = pd.read_csv(j / "JUMP-Target-1_compound_platemap.tsv", sep="\t")
+    rng = np.random.default_rng(0)
+    prof = pd.DataFrame({"Metadata_Source": "source_4", "Metadata_Plate": "BR00117010",
+                         "Metadata_Well": layout["well_position"]})
+    for i in range(4):
+        prof[f"Cells_Intensity_f{i}"] = rng.normal(size=len(prof))
+    prof.to_parquet(tmp_path / "BR00117010.parquet", index=False)
+    rc, text, err = run_cli(capsys, "import", "profiles", str(tmp_path / "BR00117010.parquet"),
+                            "--annotate", str(j / "JUMP-Target-1_compound_platemap.tsv"), "--on", "Well=well_position",
+                            "--annotate", str(j / "JUMP-Target-1_compound_metadata.tsv"), "--on", "broad_sample",
+                            "--out", str(tmp_path / "ds"))
+    assert rc == 0, err
+    n_dmso = int(layout["broad_sample"].isna().sum())
+    n_cpd = layout["broad_sample"].dropna().nunique()
+    meta = pd.read_csv(j / "JUMP-Target-1_compound_metadata.tsv", sep="\t")
+    n_names = meta.set_index("broad_sample").loc[layout["broad_sample"].dropna().unique(), "pert_iname"].nunique()
+    assert f"found 384 wells (384 sites) on 1 plate" in text
+    assert f"perturbations: {n_names} compounds; {n_dmso} control sites (DMSO)" in text, (text, n_cpd)
+    obs = read_screen(tmp_path / "ds").obs.set_index("well")
+    assert obs.loc["A01", "perturbation"] == "gabapentin-enacarbil"
+    assert obs.loc["A01", "target"].startswith("CACNA1A|") and obs.loc["A01", "SMILES"].startswith("CC(OC(=O)")
