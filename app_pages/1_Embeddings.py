@@ -28,6 +28,7 @@ def ui_progress_file(bar, label):
     return _File()
 
 st.title("Embeddings")
+ui.intro("embeddings")
 screen = st.session_state.get("screen")
 if screen is None:
     st.stop()
@@ -165,8 +166,10 @@ t1, t2 = st.tabs(["Images", "Table"])
 with t2:
     ui.table(sel, f"selected_wells_{screen.name}", key="sel_table")
 with t1:
-    on = st.multiselect("Channels", screen.channels, default=screen.channels, key="sel_channels")
-    st.markdown(ui.channel_legend(screen), unsafe_allow_html=True)
+    on = st.multiselect("Channels", screen.channels, default=screen.channels, key="sel_channels") \
+        if screen.has_images else None
+    if screen.has_images:
+        st.markdown(ui.channel_legend(screen), unsafe_allow_html=True)
     n_show = 12
     ui.gallery(screen, sel.merge(screen.obs[["well_id"]], on="well_id").head(n_show), on, ncols=6)
     if len(sel) > n_show:
