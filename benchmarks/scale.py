@@ -2,6 +2,7 @@
 
     python benchmarks/scale.py [--sites 48] [--nodes 1,4,16,64] [--cores-per-node 32]
                                [--gpu-sites-per-s R] [--ray] [--ratio-dataset data/demo --ratio-sites 256]
+    python benchmarks/scale.py --umap 222601        # one UMAP layout at RxRx3-core size
 
 1. Stage costs per image on this machine, on synthetic RxRx3-core-like sites (6 channels of
    512 x 512 8-bit PNG with cell-like blobs): read (the file's bytes), decode (PNG -> array),
@@ -197,6 +198,25 @@ def engine_ratio(dataset: Path, n: int, names: list[str]) -> dict:
     return res
 
 
+def umap_scale(n: int, dim: int = 384, seed: int = 0) -> dict:
+    """Wall time and peak memory of one ``bioviz umap`` layout of n x dim (the UMAP cache's own
+    compute_layout, same settings), on 50 Gaussian clusters so the graph has structure."""
+    import resource
+
+    from bioviz.bench.umap_cache import compute_layout
+
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 4, size=(50, dim)).astype(np.float32)
+    x = centres[rng.integers(0, 50, n)] + rng.normal(0, 1, size=(n, dim)).astype(np.float32)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    t0, c0 = time.perf_counter(), time.process_time()
+    xy = compute_layout(x, 15, 0.1, 0, tqdm_kwds={"desc": "umap epochs", "file": sys.stderr, "mininterval": 30})
+    out = {"n": n, "dim": dim, "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
+           "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+           "rss_before_gb": before, "input_gb": x.nbytes / 2**30, "finite": bool(np.isfinite(xy).all())}
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sites", type=int, default=48, help="synthetic 512 px sites to time (default: %(default)s)")
@@ -210,7 +230,17 @@ def main(argv=None) -> int:
     ap.add_argument("--ratio-sites", type=int, default=256)
     ap.add_argument("--ratio-embedders", default="pixel_stats,cell_count,untrained_vit")
     ap.add_argument("--json", default=None, help="also write the numbers here")
+    ap.add_argument("--umap", type=int, default=None, metavar="N",
+                    help="only: time one UMAP layout of N x 384 (e.g. 222601), wall time and peak memory")
     args = ap.parse_args(argv)
+    if args.umap:
+        r = umap_scale(args.umap)
+        print(f"UMAP of {r['n']:,} x {r['dim']} (n_neighbors 15, min_dist 0.1, low_memory): wall {r['wall_s']:.0f} s, "
+              f"CPU {r['cpu_s']:.0f} s, peak RSS {r['peak_rss_gb']:.2f} GB (input {r['input_gb']:.2f} GB, "
+              f"process before UMAP {r['rss_before_gb']:.2f} GB)")
+        if args.json:
+            Path(args.json).write_text(json.dumps(r, indent=1))
+        return 0
     sys.path.insert(0, str(Path(__file__).parent))
     from embed_throughput import machine
 
