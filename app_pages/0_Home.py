@@ -5,10 +5,11 @@ import streamlit as st
 from bioviz.bench.adjust import default_adjustment
 from bioviz.dashboard import datasets as ds
 from bioviz.dashboard import ui
-from bioviz.dashboard.findings import headline, truth_findings
+from bioviz.dashboard.findings import headline, matched_null_findings, truth_findings
 from bioviz.plots import plate_map
 
 st.title("What has the model learned?")
+ui.intro("home")
 screen = st.session_state.get("screen")
 if screen is None:
     st.stop()
@@ -22,7 +23,9 @@ c[1].metric("Wells", f"{s['wells']:,}")
 c[2].metric("Perturbations", sum(v for k, v in s["perturbations_by_type"].items() if k != "control"))
 c[3].metric("Control wells", f"{s['control_sites']:,}", help=f"perturbation = {s['control_label']}")
 c[4].metric("Channels", len(s["channels"]))
-st.markdown("Channels: " + ui.channel_legend(screen), unsafe_allow_html=True)
+st.markdown("Channels: " + (ui.channel_legend(screen) if screen.has_images else "none (profiles only: features "
+                                                                                 "per well, no images)"),
+            unsafe_allow_html=True)
 
 status = ds.dataset_status(screen)
 tab_score, tab_screen, tab_status = st.tabs(["Scorecard", "Plates and example wells", "Computed / missing"])
@@ -33,11 +36,13 @@ with tab_screen:
         st.subheader("Plate layout")
         ui.plot(plate_map(screen.obs), "plate_layout", key="plate_map")
     with right:
-        st.subheader("Example wells (Cell Painting false colours)")
+        st.subheader("Example wells")
+        if screen.has_images:
+            st.markdown("False colours: " + ui.channel_legend(screen), unsafe_allow_html=True)
         obs = screen.obs
         picks = obs[obs["is_control"]].head(2)
-        genes = obs[~obs["is_control"]].drop_duplicates("perturbation").head(6)
-        ui.gallery(screen, pd.concat([picks, genes]), ncols=4)
+        perts = obs[~obs["is_control"]].drop_duplicates("perturbation").head(6)
+        ui.gallery(screen, pd.concat([picks, perts]), ncols=4)
 
 with tab_status:
     st.subheader("What is computed and what is missing")
@@ -82,11 +87,12 @@ def scorecard():
     config = {c: (st.column_config.ProgressColumn(c, format="%.3f", min_value=0.0, max_value=1.0)
                   if c.startswith("recall") or c == "mean recall"
                   else st.column_config.NumberColumn(c, format="%.3f")) for c in num}
-    st.dataframe(card, hide_index=True, column_config=config, key="scorecard")
+    st.dataframe(card, hide_index=True, column_config=ui.with_help(card, config), key="scorecard")
     ui.download_csv(card, "scorecard")
     notes = headline(card)
     if screen.truth is not None:
         notes += truth_findings(ui.pairs(screen), threshold=th, recall=rec, model_only=ui.model_only(screen))
+    notes += matched_null_findings(ui.all_nulls(screen, "recall"), threshold=th)
     for n in notes:
         st.markdown("- " + n)
 

@@ -8,6 +8,7 @@ from bioviz.dashboard import ui
 from bioviz.plots import activity_bars, mechanism_bars, recall_bars
 
 st.title("Recall of known relationships")
+ui.intro("recall")
 screen = st.session_state.get("screen")
 if screen is None:
     st.stop()

@@ -7,6 +7,7 @@ from bioviz.dashboard import ui
 from bioviz.plots import heatmap, leakage_bars
 
 st.title("Confounders")
+ui.intro("confounders")
 screen = st.session_state.get("screen")
 if screen is None:
     st.stop()

@@ -3,7 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from bioviz.dashboard import datasets as ds
-from bioviz.dashboard import ui, urlstate
+from bioviz.dashboard import nulls, ui, urlstate
 from bioviz.dashboard.composite import composite, grey
 from bioviz.dashboard.pairs import (confounder_comparison, example_wells, model_only_pairs, pair_similarity,
                                     parse_query, percentile_in, relationship_table)
@@ -11,6 +11,7 @@ from bioviz.errors import BiovizError
 from bioviz.plots import null_distributions
 
 st.title("Relationships")
+ui.intro("relationships")
 screen = st.session_state.get("screen")
 if screen is None:
     st.stop()
@@ -31,7 +32,10 @@ rcol = None
 if recalled_cols:
     rcol = c[1].selectbox("Recalled at", recalled_cols, format_func=lambda s: s.replace("recalled_", "").replace("_", "/"),
                           key="rel_recalled")
-gene = c[2].text_input("Gene or pair", value=ui.url_get("gene") or "", placeholder="e.g. TP53, or TP53 MDM2",
+# the example is a pair of this screen's own perturbations (gene or compound), not a fixed gene pair
+_ex = pairs[pairs["source"] == source].iloc[0] if (pairs["source"] == source).any() else None
+_ph = f"e.g. {_ex['entity1']}, or {_ex['entity1']} {_ex['entity2']}" if _ex is not None else "a gene or compound"
+gene = c[2].text_input("Gene or compound, or a pair", value=ui.url_get("gene") or "", placeholder=_ph,
                        key="rel_gene").strip()
 truth_rel = screen.truth.relationships if screen.truth is not None else None
 ui.url_set(source=source, gene=gene)
@@ -60,7 +64,8 @@ else:
 if not tbl.empty:
     st.subheader(title)
     st.caption("Percentile of each pair's cosine among all perturbation pairs, per embedder; click a row to open it.")
-    ev = st.dataframe(tbl, hide_index=True, on_select="rerun", selection_mode="single-row", key="rel_table")
+    ev = st.dataframe(tbl, hide_index=True, on_select="rerun", selection_mode="single-row", key="rel_table",
+                      column_config=ui.with_help(tbl))
     ui.download_csv(tbl, f"relationships_{source}")
     picked = ev.selection.rows if ev is not None else []
     if picked:
@@ -72,7 +77,7 @@ if not tbl.empty:
 pair = urlstate.decode_pair(ui.url_get("pair"))
 st.divider()
 pc = st.columns([2, 1])
-typed = pc[0].text_input("Pair", value=",".join(pair) if pair else "", placeholder="GENE1,GENE2", key="rel_pair_text")
+typed = pc[0].text_input("Pair", value=",".join(pair) if pair else "", placeholder="A,B (two perturbations: genes or compounds)", key="rel_pair_text")
 if typed.strip() and urlstate.decode_pair(typed) != pair:
     pair = urlstate.decode_pair(typed)
     ui.url_set(pair=",".join(pair) if pair else "")
@@ -89,10 +94,13 @@ st.header(f"{a} – {b}")
 
 groups = example_wells(screen.obs, a, b, screen.control_label, n=3)
 st.subheader("Example wells")
-on = pc[1].multiselect("Channels", screen.channels, default=screen.channels, key="rel_channels")
-st.markdown("Composite colours: " + ui.channel_legend(screen), unsafe_allow_html=True)
-per_channel = st.toggle("Show each channel in grey", value=False, key="rel_per_channel")
-for label, wells in groups.items():
+if screen.has_images:
+    on = pc[1].multiselect("Channels", screen.channels, default=screen.channels, key="rel_channels")
+    st.markdown("Composite colours: " + ui.channel_legend(screen), unsafe_allow_html=True)
+    per_channel = st.toggle("Show each channel in grey", value=False, key="rel_per_channel")
+else:
+    st.caption(f"No images to show: {screen.name} is a profiles-only dataset (features per well, no image files).")
+for label, wells in (groups.items() if screen.has_images else ()):
     st.markdown(f"**{label}** ({len(wells)} wells shown" + (", same plates" if label == screen.control_label else "")
                 + ")")
     if wells.empty:
@@ -141,3 +149,31 @@ if items:
     st.caption("Grey/blue: cosine similarity of random perturbation pairs in the embedder's aggregated map; "
                "red line: this pair. Far out in either tail means the map relates them.")
     ui.table(pd.DataFrame(rows), f"pair_{a}_{b}_similarity", key="pair_sim")
+
+# the same pair judged within its confounder-matched cell (bench.matched_null; docs/matched-null.md)
+matched_info = {m: i for m, i in (ui.summary(screen).get("matched_null") or {}).items() if i.get("bins") and not i.get("reason")}
+if matched_info and items:
+    st.subheader("The pair within its matched cell")
+    mnull = st.selectbox("Matched null", list(matched_info), key="rel_matched_null")
+    all_pct = {it["embedder"]: it["percentile"] for it in items}
+    known = nulls.pair_nulls(ui.all_nulls(screen, "pairs"), source, a, b)
+    m_items, m_rows = [], []
+    for emb in [it["embedder"] for it in items]:
+        cell = nulls.matched_cell(ui.profiles(screen, emb), screen.obs, conf, screen.control_label, mnull,
+                                  matched_info[mnull]["bins"], a, b)
+        if cell is None:
+            continue
+        m_items.append(dict(embedder=emb, null=cell["values"], value=cell["value"], percentile=cell["percentile"]))
+        bench = known[(known["embedder"] == emb) & (known["null_model"] == mnull)]["percentile"]
+        m_rows.append({"embedder": emb, "kind": ds.embedder_kind(emb), "cosine": cell["value"],
+                       "all-pairs percentile": all_pct[emb], f"{mnull} percentile": cell["percentile"],
+                       "benchmark's matched percentile": bench.iloc[0] if len(bench) else float("nan"),
+                       "cell": cell["cell"], "pairs in cell": cell["size"]})
+    if m_items:
+        ui.table(pd.DataFrame(m_rows), f"pair_{a}_{b}_matched", key="pair_matched")
+        ui.plot(null_distributions(m_items), f"matched_null_{a}_{b}", key="matched_hist")
+        st.caption(f"Histogram: cosines of the random pairs in this pair's {mnull} cell (members in the same "
+                   "confounder bins as the pair's); red line: this pair. A pair far out against all pairs but "
+                   "central in its cell was recalled through the confounder.")
+    else:
+        st.caption(f"{a} or {b} is not in the maps, or {mnull} cannot be matched on this screen.")

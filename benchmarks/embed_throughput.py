@@ -2,6 +2,7 @@
 against its own physical limit (the bare ``model(x)`` forward on the same batches).
 
     python benchmarks/embed_throughput.py [--dataset data/demo] [--sites 512] [--embedders ...]
+                                          [--device cpu|cuda] [--ray]
 
 A site is one field of view with all its channels (5 x 128 x 128 on the default demo). Each
 embedder is run alone through ``bioviz.embed.embed`` (force, no cache) on the first ``--sites``
@@ -48,7 +49,15 @@ def machine() -> str:
     return f"{cpu}, {cores} cores, {gpu}; torch {torch.__version__}, {torch.get_num_threads()} threads"
 
 
-def bare_forward_ratio(screen, batch_size: int, workers: int, repeats: int) -> dict:
+def _sync(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def bare_forward_ratio(screen, batch_size: int, workers: int, repeats: int, device: str = "cpu",
+                       name: str = "untrained_vit") -> dict:
     """untrained_vit: pipeline time / bare forward time on the same batches.
 
     Both are timed ``repeats`` times, alternating, and the fastest of each kept: on a shared
@@ -59,8 +68,10 @@ def bare_forward_ratio(screen, batch_size: int, workers: int, repeats: int) -> d
     from bioviz.embed import create_embedder, embed
     from bioviz.embed.engine import channel_stats
 
-    emb = create_embedder("untrained_vit")
-    emb.prepare(screen, "cpu", channel_stats=channel_stats(screen))
+    from bioviz.embed.networks import autocast
+
+    emb = create_embedder(name)
+    emb.prepare(screen, device, channel_stats=channel_stats(screen))
     wids = screen.obs["well_id"].tolist()
     chunk = 256  # the engine's batches never straddle its chunks; time the same batches
     batches = []
@@ -68,18 +79,21 @@ def bare_forward_ratio(screen, batch_size: int, workers: int, repeats: int) -> d
         hi = min(len(wids), lo + chunk)
         for s in range(lo, hi, batch_size):
             imgs = np.stack([screen.load_site(w) for w in wids[s:min(hi, s + batch_size)]])
-            with torch.inference_mode():
-                batches.append(emb.preprocess(torch.from_numpy(imgs)))
+            with torch.inference_mode(), autocast(device):
+                x = emb.preprocess(torch.from_numpy(imgs).to(device))
+                batches.append(x.contiguous(memory_format=torch.channels_last))
     pipes, bares = [], []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        embed(screen, ["untrained_vit"], force=True, batch_size=batch_size, workers=workers, confounders=False)
+        embed(screen, [name], force=True, batch_size=batch_size, workers=workers, confounders=False, device=device)
         pipes.append(time.perf_counter() - t0)
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(device):
             emb.model(batches[0])  # warm-up, as the pipeline's first batch also pays it
+            _sync(device)
             t0 = time.perf_counter()
             for x in batches:
                 emb.model(x)
+            _sync(device)
             bares.append(time.perf_counter() - t0)
     # On a CPU-only machine the forward already uses every core, so decoding the PNGs cannot hide
     # behind it: time that unavoidable work too, to tell pipeline overhead from decoding.
@@ -101,7 +115,11 @@ def main(argv=None) -> int:
     ap.add_argument("--embedders", default="all")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--workers", type=int, default=None)
-    ap.add_argument("--device", default="auto")
+    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                    help="cuda: the GPU path (bf16 autocast); on a machine without one the GPU rows read "
+                         "'not measured' (default: %(default)s)")
+    ap.add_argument("--ray", action="store_true",
+                    help="also the Ray engine's throughput (bioviz embed --engine ray) for the networks")
     ap.add_argument("--repeats", type=int, default=3, help="timings of the untrained_vit ratio (default: %(default)s)")
     ap.add_argument("--ratio-only", action="store_true", help="only the untrained_vit pipeline/forward ratio")
     args = ap.parse_args(argv)
@@ -117,6 +135,17 @@ def main(argv=None) -> int:
         print(f"making the default demo at {root} ...", file=sys.stderr)
         make_demo(root, preset="default", seed=0)
     full = read_screen(root)
+    import torch
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print(f"machine: {machine()}")
+        print("| embedder | device | sites/s | pipeline / bare forward |")
+        print("| --- | --- | ---: | ---: |")
+        for name in ("untrained_vit", "untrained_resnet"):
+            print(f"| {name} | cuda | not measured (no GPU) | not measured (no GPU) |")
+        print("| Ray engine | cuda | not measured (no GPU) | |")
+        return 0
+    device = "cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()) else "cpu"
     workers = min(4, cpu_count()) if args.workers is None else args.workers
     names = resolve_names(args.embedders)
     print(f"machine: {machine()}")
@@ -138,19 +167,32 @@ def main(argv=None) -> int:
         for name in ([] if args.ratio_only else names):
             t0 = time.perf_counter()
             df = embed(screen, [name], force=True, batch_size=args.batch_size, workers=workers,
-                       device=args.device, confounders=False)[name]
+                       device=device, confounders=False)[name]
             dt = time.perf_counter() - t0
             n = screen.n_sites
             print(f"| {name} | {df.shape[1] - 1} | {n / dt:,.1f} | {n * len(screen.channels) / dt:,.0f} | {dt:.1f} |",
                   flush=True)
-        if "untrained_vit" in names:
-            r = bare_forward_ratio(screen, args.batch_size, workers, args.repeats)
-            print(f"\nuntrained_vit on {screen.n_sites} sites: pipeline {r['pipeline_s']:.2f} s, bare model(x) "
-                  f"{r['bare_forward_s']:.2f} s (fastest of {args.repeats}), ratio {r['ratio']:.3f} (target <= 1.15)")
+        for net in [n for n in ("untrained_vit", "untrained_resnet") if n in names]:
+            if net == "untrained_resnet" and device == "cpu":
+                continue  # the CPU figure recorded is the ViT's; on a GPU both are the issue's rows
+            r = bare_forward_ratio(screen, args.batch_size, workers, args.repeats, device=device, name=net)
+            print(f"\n{net} on {screen.n_sites} sites ({device}): pipeline {r['pipeline_s']:.2f} s "
+                  f"({screen.n_sites / r['pipeline_s']:,.1f} sites/s), bare model(x) "
+                  f"{r['bare_forward_s']:.2f} s (fastest of {args.repeats}), ratio {r['ratio']:.3f} "
+                  f"(target <= {1.1 if device == 'cuda' else 1.15})")
             print("  all pipeline runs: " + ", ".join(f"{t:.2f}" for t in r["all_pipeline_s"])
                   + "; all bare runs: " + ", ".join(f"{t:.2f}" for t in r["all_bare_s"]))
             print(f"  decoding the same sites serially: {r['decode_s']:.2f} s; pipeline / (forward + decode) "
                   f"= {r['ratio_with_decode']:.3f}")
+        if args.ray:
+            from bioviz.embed.ray_engine import embed_ray
+
+            for net in [n for n in ("untrained_vit", "untrained_resnet") if n in names]:
+                t0 = time.perf_counter()
+                embed_ray(screen, [net], force=True, batch_size=args.batch_size, device=device, confounders=False)
+                dt = time.perf_counter() - t0
+                print(f"Ray engine {net} ({device}): {screen.n_sites / dt:,.1f} sites/s "
+                      f"({dt:.1f} s, local Ray start-up included)", flush=True)
     return 0
 
 

@@ -3,12 +3,14 @@
     python benchmarks/results_identity.py --dataset data/demo --baseline /work/coord/results_before_issue8
     python benchmarks/results_identity.py --dataset /tmp/tiny --old-src /tmp/old   # old = `git archive REV bioviz`
 
-The dataset folder is copied (its embeddings/ stay valid: cache fingerprints use relative image
-paths), ``bioviz benchmark --adjust density`` runs on the copy with this checkout's code, and every
+The dataset folder is copied with modification times kept (its embeddings/ stay valid: cache
+fingerprints use relative image paths and their size/mtime; copy a folder for it with `cp -a`, not
+`cp -r`), ``bioviz benchmark --adjust density`` runs on the copy with this checkout's code, and every
 ``results/*.csv`` is compared byte for byte with the baseline folder, or with the same command run
 on a second copy under an older source tree (``--old-src``, put first on PYTHONPATH).
 ``pairs.parquet`` is compared by content (its footer records the writer's library versions).
-``summary.json`` may gain keys (a new field is not a changed number); every key the baseline has must
+A feature may add columns (e.g. ``null_model``) or rows of a new null model: every old row must
+then be found unchanged, digit for digit. ``summary.json`` may gain keys (a new field is not a changed number); every key the baseline has must
 hold the same value, except timings. Exit 0 when identical, 1 otherwise.
 """
 from __future__ import annotations
@@ -39,6 +41,9 @@ def run_benchmark(dataset: Path, out: Path, src: Path | None, extra) -> Path:
     return work / "results"
 
 
+notes: list[str] = []
+
+
 def compare(base: Path, new: Path) -> list[str]:
     import pandas as pd
 
@@ -49,11 +54,31 @@ def compare(base: Path, new: Path) -> list[str]:
             problems.append(f"{f}: missing in the new run")
         elif f.endswith(".csv"):
             if a.read_bytes() != b.read_bytes():
-                problems.append(f"{f}: differs")
+                # a feature may add columns (or rows of a new kind); the old ones must be unchanged
+                da = pd.read_csv(a, keep_default_na=False, dtype=str)
+                db = pd.read_csv(b, keep_default_na=False, dtype=str)
+                new_cols = [c for c in db.columns if c not in da.columns]
+                if [c for c in da.columns if c not in db.columns]:
+                    problems.append(f"{f}: columns missing in the new run")
+                    continue
+                merged = da.merge(db[list(da.columns)].drop_duplicates(), how="left", indicator=True)
+                lost = int((merged["_merge"] == "left_only").sum())
+                if lost:
+                    problems.append(f"{f}: {lost} of {len(da)} rows changed or missing")
+                else:
+                    notes.append(f"{f}: every old row identical to the last digit; new columns {new_cols}, "
+                                 f"{len(db) - len(da)} new rows")
         elif f.endswith(".parquet"):
             da, db = pd.read_parquet(a), pd.read_parquet(b)
+            shared = [c for c in da.columns if c in db.columns]
+            if len(shared) < len(da.columns):
+                problems.append(f"{f}: columns missing in the new run")
+                continue
+            if "null_model" in db.columns and "null_model" not in da.columns:  # rows of a newer null model
+                db = db[db["null_model"] == "all"]
             try:
-                pd.testing.assert_frame_equal(da, db, check_exact=True)
+                pd.testing.assert_frame_equal(da.reset_index(drop=True), db[shared].reset_index(drop=True),
+                                              check_exact=True)
             except AssertionError as exc:
                 problems.append(f"{f}: differs ({str(exc).splitlines()[0]})")
         elif f.endswith(".json"):
@@ -83,6 +108,8 @@ def main(argv=None) -> int:
             base = args.baseline
         problems = compare(base, new)
         files = sorted(p.name for p in base.iterdir() if p.is_file())
+    for n in notes:
+        print(n)
     if problems:
         print("DIFFERENT:\n  " + "\n  ".join(problems))
         return 1

@@ -30,11 +30,6 @@ def split_ref(path) -> tuple[str, str | None]:
     return text, None
 
 
-def source_file(path) -> Path:
-    """The file (or Zarr folder) on disk that holds an image or image member."""
-    return Path(split_ref(path)[0])
-
-
 def decode_image_bytes(data: bytes, where: str) -> np.ndarray:
     """Decode encoded image bytes by their magic number (not by a file name)."""
     import imagecodecs

@@ -16,7 +16,7 @@ import pandas as pd
 
 from . import atomic
 from .errors import DatasetError
-from .images import read_image, source_file, to_float
+from .images import REF_SEP, read_image, to_float
 
 REQUIRED_COLUMNS = (
     "well_id", "batch", "plate", "well", "row", "col", "site",
@@ -111,12 +111,15 @@ class Screen:
             h = hashlib.sha256()
             h.update(json.dumps(self.config, sort_keys=True).encode())
             h.update(pd.util.hash_pandas_object(self.obs.astype(str), index=False).to_numpy().tobytes())
-            stats: dict = {}  # a parquet shard or Zarr array holds many images: stat it once
+            # A parquet shard or Zarr array holds many images: stat it once. String splitting, not
+            # Path objects: 1.3M RxRx3-core members took 22 s CPU through Path, 0.35 s split.
+            stats: dict = {}
             for ch in self.channels:
                 for rel in self.obs[f"image_{ch}"]:
-                    src = source_file(self.root / str(rel))
+                    rel = str(rel)
+                    src = rel.split(REF_SEP, 1)[0]
                     if src not in stats:
-                        st = src.stat()
+                        st = (self.root / src).stat()
                         stats[src] = f"{st.st_size}:{st.st_mtime_ns}"
                     h.update(f"{rel}:{stats[src]}".encode())
             self._fingerprint = h.hexdigest()[:16]
@@ -247,10 +250,12 @@ def read_screen(path, *, check_images: bool = True) -> Screen:
         if check_images:
             seen: set = set()
             for well_id, rel in zip(obs["well_id"], obs[col]):
-                src = source_file(root / str(rel))  # a member 'shard.parquet::key' needs its shard
+                rel = str(rel)
+                src = rel.split(REF_SEP, 1)[0]  # a member 'shard.parquet::key' needs its shard
                 if src in seen:
                     continue
-                if not (src.is_file() or (src != root / str(rel) and src.is_dir())):
+                path = root / src
+                if not (path.is_file() or (src != rel and path.is_dir())):
                     _fail(f"image file {rel} (well {well_id!r}, channel {ch}) does not exist")
                 seen.add(src)
 

@@ -443,3 +443,58 @@ def test_named_templates_match_instrument_names():
     rx, _ = compile_template("rxrx1")
     m = rx.match("HUVEC-1/Plate1/M23_s2_w3.png")
     assert (m["experiment"], m["plate"], m["well"], m["site"], m["channel"]) == ("HUVEC-1", "1", "M23", "2", "3")
+
+
+@needs_real
+def test_real_jump_target_plate_maps_annotate_a_pycytominer_profile(tmp_path, capsys):
+    """A per-well profile keyed by plate + well gets compound, target and SMILES from JUMP's own tables."""
+    j = REAL / "metadata" / "jump_target"
+    layout = pd.read_csv(j / "JUMP-Target-1_compound_platemap.tsv", sep="\t")
+    rng = np.random.default_rng(0)
+    prof = pd.DataFrame({"Metadata_Source": "source_4", "Metadata_Plate": "BR00117010",
+                         "Metadata_Well": layout["well_position"]})
+    for i in range(4):
+        prof[f"Cells_Intensity_f{i}"] = rng.normal(size=len(prof))
+    prof.to_parquet(tmp_path / "BR00117010.parquet", index=False)
+    rc, text, err = run_cli(capsys, "import", "profiles", str(tmp_path / "BR00117010.parquet"),
+                            "--annotate", str(j / "JUMP-Target-1_compound_platemap.tsv"), "--on", "Well=well_position",
+                            "--annotate", str(j / "JUMP-Target-1_compound_metadata.tsv"), "--on", "broad_sample",
+                            "--out", str(tmp_path / "ds"))
+    assert rc == 0, err
+    n_dmso = int(layout["broad_sample"].isna().sum())
+    n_cpd = layout["broad_sample"].dropna().nunique()
+    meta = pd.read_csv(j / "JUMP-Target-1_compound_metadata.tsv", sep="\t")
+    n_names = meta.set_index("broad_sample").loc[layout["broad_sample"].dropna().unique(), "pert_iname"].nunique()
+    assert f"found 384 wells (384 sites) on 1 plate" in text
+    assert f"perturbations: {n_names} compounds; {n_dmso} control sites (DMSO)" in text, (text, n_cpd)
+    obs = read_screen(tmp_path / "ds").obs.set_index("well")
+    assert obs.loc["A01", "perturbation"] == "gabapentin-enacarbil"
+    assert obs.loc["A01", "target"].startswith("CACNA1A|") and obs.loc["A01", "SMILES"].startswith("CC(OC(=O)")
+
+
+def test_profiles_per_plate_maps_by_template_and_common_features(tmp_path, capsys):
+    """Two plates with different layouts: a barcode table names each plate's map, '{platemap_file}' picks it."""
+    rng = np.random.default_rng(2)
+    wells = ["A01", "A02", "B01", "B02"]
+    for plate, extra in (("P1", "f_only_p1"), ("P2", "f_only_p2")):
+        df = pd.DataFrame({"Metadata_Plate": plate, "Metadata_Well": wells})
+        for f in ("f_a", "f_b", extra):
+            df[f] = rng.normal(size=4)
+        df.to_parquet(tmp_path / f"{plate}.parquet", index=False)
+    pd.DataFrame({"barcode": ["P1", "P2"], "platemap_file": ["mapA", "mapB"]}).to_csv(tmp_path / "barcodes.csv", index=False)
+    pd.DataFrame({"well": wells, "compound": ["DMSO", "x", "y", "z"], "density": [1000, 2000, 1000, 2000]}).to_csv(
+        tmp_path / "mapA.csv", index=False)
+    pd.DataFrame({"well": wells, "compound": ["z", "DMSO", "x", "y"], "density": [4000, 8000, 4000, 8000]}).to_csv(
+        tmp_path / "mapB.csv", index=False)
+    rc, text, err = run_cli(capsys, "import", "profiles", str(tmp_path / "P1.parquet"), str(tmp_path / "P2.parquet"),
+                            "--annotate", str(tmp_path / "barcodes.csv"), "--on", "Plate=barcode",
+                            "--annotate", str(tmp_path / "{platemap_file}.csv"), "--on", "Well=well",
+                            "--out", str(tmp_path / "ds"))
+    assert rc == 0, err
+    assert "2 tables: 2 features common to all kept, 2 present in only some dropped" in text
+    obs = read_screen(tmp_path / "ds").obs.set_index("well_id")
+    assert obs.loc["P1_A02_s1", "perturbation"] == "x" and obs.loc["P2_A02_s1", "perturbation"] == "DMSO"
+    assert int(obs.loc["P2_B01_s1", "density"]) == 4000 and int(obs.loc["P1_B02_s1", "density"]) == 2000
+    rc, _, err = run_cli(capsys, "import", "profiles", str(tmp_path / "P1.parquet"), "--annotate",
+                         str(tmp_path / "{nope}.csv"), "--on", "Well=well", "--out", str(tmp_path / "o"))
+    assert rc == 2 and "--annotate column 'nope' is not in the table" in err

@@ -302,10 +302,11 @@ def pert_signal_magnitude_benchmark(
         raise NotApplicable(
             f"no null perturbation has {MIN_MAGNITUDE_WELLS} or more wells (efaar's minimum for the energy distance)"
         )
-    if (sizes[~is_null] < MIN_MAGNITUDE_WELLS).all():
+    query_sizes = sizes[~is_null & (uniques != control_key)]  # the controls' own row is no signal
+    if len(query_sizes) == 0 or (query_sizes < MIN_MAGNITUDE_WELLS).all():
         raise NotApplicable(
             f"every perturbation has fewer than {MIN_MAGNITUDE_WELLS} wells (efaar's minimum for the energy distance; "
-            f"the most is {int(sizes[~is_null].max())})"
+            f"the most is {int(query_sizes.max()) if len(query_sizes) else 0})"
         )
     y = x[control_sample(labels, control_key, max_controls, random_state)]
     if int(sizes.max()) * len(y) > _GEOMLOSS_TENSORIZED_MAX:
@@ -435,7 +436,8 @@ def cluster_benchmark(features, labels, source: str = "CORUM", min_genes: int = 
             f"no {source if clusters is None else 'given'} cluster has {min_genes} or more genes in the map "
             f"({len(labels)} perturbations)"
         )
-    xn = _normalize_rows(x, _pandas_order(features))
+    order = _pandas_order(features)
+    xn = _normalize_rows(x, order)
     # gene -> map rows once (efaar runs an isin over the map for every complex)
     where = pd.Series(np.arange(len(labels))).groupby(labels, sort=False).apply(list).to_dict()
     rows = []
@@ -448,7 +450,15 @@ def cluster_benchmark(features, labels, source: str = "CORUM", min_genes: int = 
         # by shape, so the k x n product sliced differs from the k x (n - k) one in the last bit
         a = xn[inside]
         within = (a @ xn[inside].T)[np.triu_indices(len(inside), k=1)]  # two buffers: gemm, as efaar
-        between = (a @ xn[outside].T).ravel()
+        b = xn[outside]
+        if len(inside) == 1:
+            # a one-row array is C- and F-contiguous at once: sklearn's einsum takes the C path
+            a = _normalize_rows(x[inside], "C")
+            if order == "F":
+                # and numpy calls gemv, whose summation follows the matrix's layout (gemm's
+                # does not, tested): give it efaar's column-major rows
+                b = np.asfortranarray(b)
+        between = (a @ b.T).ravel()
         with np.errstate(all="ignore"):
             w_mean = within.mean() if len(within) else np.nan
             b_mean = between.mean() if len(between) else np.nan

@@ -15,7 +15,7 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-CONTINUOUS = ("cell_count", "focus", "row", "col", "edge")
+CONTINUOUS = ("cell_count", "seeding_density", "focus", "row", "col", "edge")
 CATEGORICAL = ("plate", "batch")
 MAX_DIMS = 128  # probes on a PCA of at most this many dims keep logistic fits fast on 2 cores
 # The spellings of probes.csv's ``metric`` column, written here and read by the dashboard and the

@@ -120,8 +120,13 @@ COLUMNS: dict[str, dict[str, str]] = {
     "retrieval": {
         "embedder": "embedder name",
         "label": "moa or target",
+        "level": "well (each well a query) or treatment (wells of one compound at one concentration aggregated); "
+                 "both on the normalised wells of the recall maps' recipe, never counting the same compound",
         "metric": "nn_accuracy, nn_chance, mean_map or fraction_significant",
         "value": "the metric's value",
+        "ci_low": "95% bootstrap CI, lower end (over queries for nn_accuracy, over MOAs for mean_map; else empty)",
+        "ci_high": "95% bootstrap CI, upper end",
+        "n": "queries (nn_*) or MOAs (mean_map, fraction_significant) scored",
     },
 }
 _STR, _F, _I, _B = str, float, int, bool
@@ -140,7 +145,7 @@ COL_DTYPES: dict[str, dict[str, type]] = {
                         diff=_F, ci_low=_F, ci_high=_F, p_value=_F, null_model=_STR, p_adjusted=_F),
     "model_only": dict(embedder=_STR, source=_STR, threshold=_STR, count=_I, chance_mean=_F, chance_low=_F,
                        chance_high=_F, n_permutations=_I, baselines=_STR),
-    "retrieval": dict(embedder=_STR, label=_STR, metric=_STR, value=_F),
+    "retrieval": dict(embedder=_STR, label=_STR, level=_STR, metric=_STR, value=_F, ci_low=_F, ci_high=_F, n=_I),
 }
 # Columns where an empty string carries meaning ('' = raw / all pairs): CSV would read them as NaN.
 EMPTY_MEANS = ("adjusted_for", "mechanism", "reason", "null_cell")
@@ -223,6 +228,8 @@ def read_table(path, table: str, *, null_model: str | None = NULL_ALL):
     for c in EMPTY_MEANS:
         if c in df.columns:
             df[c] = df[c].astype(object).where(df[c].notna(), "").astype(str)
+    if table == "retrieval" and "level" not in df.columns:  # written before levels: raw wells
+        df.insert(2, "level", "well")
     if table in HAS_NULL_MODEL:
         if "null_model" not in df.columns:
             df["null_model"] = NULL_ALL

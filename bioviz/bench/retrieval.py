@@ -61,4 +61,5 @@ def nearest_neighbour_accuracy(x: np.ndarray, compounds, labels, multilabel_sep:
     hits = np.array([bool(sets[i] & sets[j]) for i, j in zip(np.arange(len(nn)), nn)])
     share = np.array([[bool(a & b) for b in sets] for a in sets]) & ~same
     chance = (share.sum(axis=1) / np.maximum(1, (~same).sum(axis=1)))[valid].mean()
-    return {"accuracy": float(hits[valid].mean()), "n": int(valid.sum()), "chance": float(chance)}
+    return {"accuracy": float(hits[valid].mean()), "n": int(valid.sum()), "chance": float(chance),
+            "hits": hits[valid]}

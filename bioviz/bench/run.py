@@ -53,7 +53,8 @@ def confounder_baselines(conf: pd.DataFrame) -> dict[str, pd.DataFrame]:
         "confounder:intensity": [c for c in conf.columns if c.startswith("intensity_")],
     }
     for name, cols in groups.items():
-        if cols and all(c in conf for c in cols):
+        # two features at least: a one-feature map's cosines are +-1 (one intensity column of a profile)
+        if len(cols) >= 2 and all(c in conf for c in cols):
             df = conf[["well_id"]].copy()
             for i, c in enumerate(cols):
                 df[f"f{i}"] = conf[c].to_numpy(dtype=float)
@@ -152,8 +153,8 @@ def run_benchmark(
     adjust = parse_adjust(adjust)
     obs = screen.obs
     control = str(screen.control_label)
-    if not (obs["perturbation"].astype(str) == control).any():
-        raise BenchmarkError(f"control label {control!r} does not occur in the perturbation column")
+    # Maps are normalised to control wells: without any, only the well-level diagnostics apply.
+    has_control = bool((obs["perturbation"].astype(str) == control).any())
 
     names = list(embedders) if embedders else available_embeddings(screen)
     if not names:
@@ -175,6 +176,17 @@ def run_benchmark(
         from ..relationships import SOURCES
 
         sources = list(SOURCES)
+    skipped: dict[str, str] = {}
+    if has_control:
+        # A source none of whose pairs has both members among the perturbations (a compound
+        # screen against gene tables) is skipped with its reason; the rest of the run goes on.
+        sources, rel_tables, skipped = matching_sources(obs, control, sources, rel_tables)
+        if not sources and not rel_tables:
+            warnings.append("recall skipped: no relationship source matched a pair of perturbations")
+    else:
+        sources, rel_tables = [], {}
+        warnings.append(f"no control wells (control label {control!r}): maps are normalised to controls, so "
+                        "recall, activity and MOA retrieval were skipped; probes and CKA ran")
 
     kinds = _kinds(screen, embs)
     if adjust:
@@ -188,13 +200,12 @@ def run_benchmark(
                 adjust = [a for a in adjust if a != n]
 
     recall_rows, pair_frames, map_sizes, raw_maps = [], [], {}, {}
-    skipped: dict[str, str] = {}
     nothing_left: dict[tuple[str, str], str] = {}
     adjusted_probe: dict[tuple[str, str], float] = {}
     adjust_info: dict[str, dict] = {}
     maps_for_chance: dict[str, tuple] = {}
     adjust_sets = [[]] + ([adjust] if adjust else [])
-    for adj in adjust_sets:
+    for adj in adjust_sets if (sources or rel_tables) else []:
         adj_label = "+".join(adj)
         for name, emb in embs.items():
             say(f"recall: {name}" + (f" adjusted for {adj_label}" if adj else ""))
@@ -229,23 +240,35 @@ def run_benchmark(
     from .matched_null import NULL_ALL, benchmark_matched
 
     matched_frames, matched_failed, matched_info = benchmark_matched(
-        raw_maps, obs, conf, control, matched_null, sources=sources, relationships=rel_tables or None,
-        thresholds=thresholds, warnings=warnings, say=say)
+        raw_maps, obs, conf, control, matched_null if pair_frames else None, sources=sources,
+        relationships=rel_tables or None, thresholds=thresholds, warnings=warnings, say=say)
+    if truth is not None:  # the planted mechanism of each matched pair, as for the all-pairs rows
+        matched_frames = [f.merge(truth, on=["entity1", "entity2"], how="left").fillna({"mechanism": "unplanted"})
+                          for f in matched_frames]
+    flag_cols = [f"recalled_{l}" for l in labels]
+    if not pair_frames:  # nothing to recall: empty tables with the written columns
+        from .results import table_columns
+
+        pair_frames = [pd.DataFrame({c: pd.Series(dtype=bool if c.startswith("recalled_") else object)
+                                     for c in table_columns("pairs", labels) if c not in ("null_model", "null_cell")})
+                       .assign(null_size=pd.Series(dtype=int))]
     pairs = pd.concat([f.assign(null_model=NULL_ALL, null_cell="") for f in pair_frames] + matched_frames,
                       ignore_index=True)
-    flag_cols = [f"recalled_{l}" for l in labels]
-    pairs = pd.concat([attribute(g, flag_cols, kinds=kinds) for _, g in pairs.groupby("null_model", sort=False)],
-                      ignore_index=True)
-    # resampling units: connected components of each source's pair graph (same pairs for every map)
     clusters, units = {}, {}
-    for src, g in pairs.drop_duplicates(["source", "entity1", "entity2"]).groupby("source"):
-        lab, unit = pair_clusters(g["entity1"], g["entity2"])
-        lab = lab if lab.ndim == 2 else np.column_stack([lab, np.full(len(lab), -1)])
-        clusters[src] = pd.DataFrame(lab, columns=["_u1", "_u2"],
-                                     index=pd.MultiIndex.from_arrays([g["entity1"], g["entity2"]]))
-        units[src] = unit
-    pairs = pairs.merge(pd.concat(clusters, names=["source", "entity1", "entity2"]).reset_index(),
-                        on=["source", "entity1", "entity2"], how="left")
+    if len(pairs):
+        pairs = pd.concat([attribute(g, flag_cols, kinds=kinds) for _, g in pairs.groupby("null_model", sort=False)],
+                          ignore_index=True)
+        # resampling units: connected components of each source's pair graph (same pairs for every map)
+        for src, g in pairs.drop_duplicates(["source", "entity1", "entity2"]).groupby("source"):
+            lab, unit = pair_clusters(g["entity1"], g["entity2"])
+            lab = lab if lab.ndim == 2 else np.column_stack([lab, np.full(len(lab), -1)])
+            clusters[src] = pd.DataFrame(lab, columns=["_u1", "_u2"],
+                                         index=pd.MultiIndex.from_arrays([g["entity1"], g["entity2"]]))
+            units[src] = unit
+        pairs = pairs.merge(pd.concat(clusters, names=["source", "entity1", "entity2"]).reset_index(),
+                            on=["source", "entity1", "entity2"], how="left")
+    else:
+        pairs = pairs.assign(_u1=pd.Series(dtype=int), _u2=pd.Series(dtype=int))
 
     def unit_of(sub):
         return sub[["_u1", "_u2"]].to_numpy() if units[sub["source"].iloc[0]] == "gene" else sub["_u1"].to_numpy()
@@ -284,7 +307,9 @@ def run_benchmark(
                                         mechanism="",
                                         threshold=lab, recall=np.nan, ci_low=np.nan, ci_high=np.nan,
                                         n_pairs=n_pairs, null_size=0, reason=reason, probe_r2=np.nan, still_planted=np.nan))
-    recall = pd.DataFrame(recall_rows)[
+    recall = pd.DataFrame(recall_rows, columns=["embedder", "source", "threshold", "recall", "ci_low", "ci_high",
+                                                "adjusted_for", "mechanism", "n_pairs", "null_size", "null_model",
+                                                "reason", "probe_r2", "still_planted"])[
         ["embedder", "source", "threshold", "recall", "ci_low", "ci_high", "adjusted_for", "mechanism", "n_pairs",
          "null_size", "null_model", "reason", "probe_r2", "still_planted"]
     ]
@@ -312,7 +337,7 @@ def run_benchmark(
                 p = confounder_probes(x, c, seed=seed)
                 p.insert(0, "embedder", name)
                 probe_rows.append(p)
-        if with_activity:
+        if with_activity and has_control:
             say(f"activity: {name}")
             is_ctrl = meta["perturbation"].astype(str).to_numpy() == control
             z = normalize_embedding(x, is_ctrl, meta["batch"].to_numpy() if "batch" in meta else None, method)
@@ -339,7 +364,8 @@ def run_benchmark(
     cka = pd.DataFrame(cka_rows, columns=["embedder_a", "embedder_b", "cka"])
     activity = pd.concat(act_frames, ignore_index=True) if act_frames else pd.DataFrame(
         columns=["embedder", "perturbation", "metric", "mean_average_precision", "corrected_p_value", "below_corrected_p"])
-    retrieval = _retrieval(wells, control, seed, null_size, warnings)
+    retrieval = _retrieval(wells, control, seed, null_size, warnings, method=method, aggregation=aggregation,
+                           n_boot=n_boot) if has_control else pd.DataFrame(columns=RETRIEVAL_COLUMNS)
 
     summary = {
         "dataset": getattr(screen, "name", ""),
@@ -474,22 +500,91 @@ def _model_only(pairs, maps, flag_cols, labels, kinds, seed) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
-def _retrieval(wells, control, seed, null_size, warnings) -> pd.DataFrame:
+RETRIEVAL_COLUMNS = ["embedder", "label", "level", "metric", "value", "ci_low", "ci_high", "n"]
+
+
+def matching_sources(obs: pd.DataFrame, control: str, sources, relationships: dict):
+    """(public sources, user tables, {source: why skipped}) keeping only sources with at least one
+    known pair whose two members are both perturbations of the screen (the map's rows)."""
+    from .recall import explain_no_match, match_pairs, relationship_tables
+
+    labels = pd.Index(sorted(set(obs["perturbation"].astype(str)) - {str(control)}))
+    tables = relationship_tables(list(sources or []), dict(relationships or {}))
+    skipped = {}
+    for name, rels in tables.items():
+        if len(match_pairs(rels, labels)[0]) == 0:
+            skipped[name] = explain_no_match(name, rels, labels)
+    return ([s for s in (sources or []) if s not in skipped],
+            {k: v for k, v in (relationships or {}).items() if k not in skipped}, skipped)
+
+
+def relationships_from_column(obs: pd.DataFrame, column: str, control: str) -> pd.DataFrame:
+    """Known pairs from metadata: two perturbations are related when they share a value of
+    ``column`` (e.g. ``moa``; ``|``-separated values each count). Raises naming the column when it
+    is absent or no value is shared by two perturbations."""
+    if column not in obs.columns:
+        raise BenchmarkError(f"--relationships {column}: the metadata has no column {column!r} "
+                             f"(columns: {', '.join(map(str, obs.columns[:12]))}...)")
+    sub = obs[obs["perturbation"].astype(str) != str(control)][["perturbation", column]].copy()
+    sub[column] = sub[column].astype(object).where(sub[column].notna(), "").astype(str).str.split("|")
+    sub = sub.explode(column)
+    sub[column] = sub[column].str.strip()
+    sub = sub[sub[column] != ""].drop_duplicates()
+    sub["perturbation"] = sub["perturbation"].astype(str)
+    pairs = sub.merge(sub, on=column)
+    pairs = pairs[pairs["perturbation_x"] < pairs["perturbation_y"]]
+    if pairs.empty:
+        raise BenchmarkError(f"--relationships {column}: no value of {column!r} is shared by two perturbations "
+                             "(every value is unique or empty), so it gives no pairs")
+    return (pairs.rename(columns={"perturbation_x": "entity1", "perturbation_y": "entity2"})[["entity1", "entity2"]]
+            .drop_duplicates().reset_index(drop=True))
+
+
+def _treatment_level(z, meta, aggregation):
+    """Wells of one compound at one concentration aggregated like the map (the treatment profile)."""
+    from .maps import aggregate
+
+    conc = meta["concentration"].astype(str) if "concentration" in meta else pd.Series([""] * len(meta))
+    key = (meta["perturbation"].astype(str) + "\x1f" + conc.to_numpy()).to_numpy()
+    feats, keys = aggregate(z, key, aggregation)
+    first = meta.assign(_k=key).drop_duplicates("_k").set_index("_k").loc[keys].reset_index(drop=True)
+    return feats, first
+
+
+def _retrieval(wells, control, seed, null_size, warnings, *, method="pca_centerscale", aggregation="mean",
+               n_boot=1000) -> pd.DataFrame:
+    """MOA / target retrieval on the normalised wells (the recall maps' recipe), at well level and at
+    treatment level (compound + concentration aggregated), never counting the same compound."""
     from .retrieval import moa_map, nearest_neighbour_accuracy
 
     rows = []
     for name, (x, meta) in wells.items():
-        keep = meta["perturbation"].astype(str).to_numpy() != control
-        for col, sep in (("moa", None), ("target", "|")):
-            if col not in meta or meta[col].replace("", np.nan).dropna().empty:
-                continue
-            try:
-                nn = nearest_neighbour_accuracy(x[keep], meta["perturbation"][keep], meta[col][keep], sep)
-                rows += [(name, col, "nn_accuracy", nn["accuracy"]), (name, col, "nn_chance", nn["chance"])]
-                if col == "moa":
-                    m = moa_map(x[keep], meta["perturbation"][keep], meta[col][keep], null_size=null_size, seed=seed)
-                    rows.append((name, col, "mean_map", float(m["mean_average_precision"].mean())))
-                    rows.append((name, col, "fraction_significant", float(m["below_corrected_p"].mean())))
-            except BenchmarkError as exc:
-                warnings.append(f"{name}: {col} retrieval: {exc}")
-    return pd.DataFrame(rows, columns=["embedder", "label", "metric", "value"])
+        is_ctrl = meta["perturbation"].astype(str).to_numpy() == control
+        labelled = [(col, sep) for col, sep in (("moa", None), ("target", "|"))
+                    if col in meta and not meta[col].replace("", np.nan).dropna().empty]
+        if not labelled:
+            continue
+        z = normalize_embedding(x, is_ctrl, meta["batch"].to_numpy() if "batch" in meta else None, method)
+        keep = ~is_ctrl
+        zw, mw = z[keep], meta[keep].reset_index(drop=True)
+        levels = [("well", zw, mw)]
+        if "concentration" in mw:
+            zt, mt = _treatment_level(zw, mw, aggregation)
+            levels.append(("treatment", zt, mt))
+        for level, zz, mm in levels:
+            for col, sep in labelled:
+                try:
+                    nn = nearest_neighbour_accuracy(zz, mm["perturbation"], mm[col], sep)
+                    lo, hi = bootstrap_ci(nn["hits"], n_boot=n_boot, seed=seed)
+                    rows += [(name, col, level, "nn_accuracy", nn["accuracy"], lo, hi, nn["n"]),
+                             (name, col, level, "nn_chance", nn["chance"], np.nan, np.nan, nn["n"])]
+                    if col == "moa":
+                        m = moa_map(zz, mm["perturbation"], mm[col], null_size=null_size, seed=seed)
+                        ap = m["mean_average_precision"].to_numpy(dtype=float)
+                        lo, hi = bootstrap_ci(ap, n_boot=n_boot, seed=seed)
+                        rows.append((name, col, level, "mean_map", float(ap.mean()), lo, hi, len(ap)))
+                        rows.append((name, col, level, "fraction_significant", float(m["below_corrected_p"].mean()),
+                                     np.nan, np.nan, len(ap)))
+                except BenchmarkError as exc:
+                    warnings.append(f"{name}: {col} retrieval ({level} level): {exc}")
+    return pd.DataFrame(rows, columns=RETRIEVAL_COLUMNS)

@@ -24,6 +24,10 @@ def add_parser(subparsers):
                         "(e.g. density,density+plate). Rows get null_model matched:<names>")
     p.add_argument("--sources", default=None, metavar="LIST",
                    help=f"relationship sources, a comma list (default all: {','.join(SOURCES)})")
+    p.add_argument("--relationships", default=None, metavar="LIST",
+                   help="more known pairs, scored like a source (same recall, CIs, baselines): a comma list of "
+                        "metadata columns (pairs of perturbations sharing the column's value, e.g. moa or target) "
+                        "and/or CSV files with entity1,entity2")
     p.add_argument("--map-method", default=METHODS[0], choices=list(METHODS),
                    help="how well embeddings are normalised before aggregation (default: %(default)s)")
     p.add_argument("--aggregation", default=AGGREGATIONS[0], choices=list(AGGREGATIONS),
@@ -42,15 +46,40 @@ def run(args) -> int:
     screen = open_screen(args.dataset, check_images=False)
     names = split_names(args.embedders)  # None: every up-to-date cache
     sources = [s.strip() for s in args.sources.split(",")] if args.sources else None
+    rels = relationship_args(screen, args.relationships)
     with step_bar(args.quiet) as progress:
         summary = run_benchmark(
-            screen, names, args.adjust, out=args.out, sources=sources, method=args.map_method,
+            screen, names, args.adjust, out=args.out, sources=sources, relationships=rels, method=args.map_method,
             aggregation=args.aggregation, n_boot=args.n_boot, progress=progress, matched_null=args.matched_null,
         )
     out = results.results_dir(screen, args.out)
     written = [f for f in results.file_names() if (out / f).is_file()]
     print(f"wrote {', '.join(written)} to {out} "
           f"({len(summary['embedders'])} embedders, {summary['seconds']} s)")
+    for src, why in summary.get("skipped_sources", {}).items():
+        print(f"notice: {src} skipped: {why.split(': ', 1)[-1]}")
     for w in summary["warnings"]:
         print(f"warning: {w}", file=sys.stderr)
     return 0
+
+
+def relationship_args(screen, value) -> dict | None:
+    """--relationships: {source name: entity1/entity2 pairs}; a name that is a file is read as a
+    CSV of pairs, any other as a metadata column whose shared values make pairs."""
+    from pathlib import Path
+
+    from ..bench.run import relationships_from_column
+    from ..relationships import read_relationship_csv
+
+    if not value:
+        return None
+    out = {}
+    for item in (v.strip() for v in value.split(",")):
+        if not item:
+            continue
+        path = Path(item).expanduser()
+        if path.suffix.lower() in (".csv", ".txt", ".tsv") or path.is_file():
+            out[path.stem] = read_relationship_csv(path)
+        else:
+            out[item] = relationships_from_column(screen.obs, item, str(screen.control_label))
+    return out or None

@@ -25,7 +25,8 @@ Examples:
   bioviz embed --dataset data/demo --embedders all
   bioviz embed --dataset data/demo --embedders timm:resnet18 --config timm:resnet18.weights=ckpt.safetensors
   bioviz embed --dataset data/demo --embedders precomputed --config precomputed.path=profiles.parquet
-  bioviz embed --dataset data/demo --embedders openphenom --config openphenom.snapshot=~/OpenPhenom
+  bioviz embed --dataset data/demo --embedders openphenom --config openphenom.snapshot=~/OpenPhenom \
+      --config openphenom.trust_snapshot_code=true
   bioviz embed --dataset data/demo --embedders untrained_vit --config untrained_vit.img_size=224
 """
 
@@ -108,6 +109,10 @@ def run(args) -> int:
     if stray:  # most likely a typo; silently ignoring it would compute the defaults
         raise EmbedderError(f"--config names {stray[0]!r}, which is not among the embedders run ({', '.join(names)})")
     status = build_embedders_status(screen, args.embedders, configs)
+    from ..embed import not_applicable_embedders
+
+    for name, why in not_applicable_embedders(screen, args.embedders, configs).items():
+        print(f"{name:<30} not applicable: {why}")
     progress = progress_bar(args.quiet, unit="site")
 
     t0 = time.perf_counter()
@@ -135,5 +140,9 @@ def run(args) -> int:
         from ..embed import embedding_file
 
         print(f"{'confounders':<30} {embedding_file(screen, 'confounders')}")
+        from ..embed import confounders_note
+
+        if confounders_note(screen):
+            print(f"{'':<30} {confounders_note(screen)}")
     print(f"done in {time.perf_counter() - t0:.1f} s; caches in {screen.embeddings_dir}")
     return 0

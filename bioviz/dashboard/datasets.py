@@ -99,11 +99,20 @@ def dataset_status(screen, registered: list[str] | None = None) -> pd.DataFrame:
     root = Path(screen.root)
     registered = registered_embedders() if registered is None else registered
     states = embed.embedding_status(screen, registered)
-    label = {embed.UP_TO_DATE: "✅ computed", embed.MISSING: "— missing"}  # stale and foreign: recompute
+    # plain words: Debian's Chromium draws a check-mark emoji as an empty box
+    label = {embed.UP_TO_DATE: "computed", embed.MISSING: "missing"}  # stale and foreign: recompute
+    try:  # embedders `all` leaves out here (no images, no trained model): nothing to compute
+        not_applicable = embed.not_applicable_embedders(screen, "all")
+    except Exception:
+        not_applicable = {}
     rows = []
     for name in models_first(states):
         path = embed.embedding_file(screen, name)
         state = states[name]
+        if state == embed.MISSING and name in not_applicable:
+            rows.append(dict(item=name, kind=f"embedding ({embedder_kind(name)})", computed=True,
+                             status=f"not applicable: {not_applicable[name]}", file="", written=""))
+            continue
         rows.append(dict(item=name, kind=f"embedding ({embedder_kind(name)})", computed=state == embed.UP_TO_DATE,
                          status=label.get(state, embed.STALE), file=str(path.relative_to(root)), written=_mtime(path)))
     conf_state = embed.confounders_status(screen)

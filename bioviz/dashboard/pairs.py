@@ -39,6 +39,8 @@ def relationship_table(pairs: pd.DataFrame, source: str, query: str | None, reca
     genes = [g.upper() for g in parse_query(query, known=pd.concat([p["entity1"], p["entity2"]]).unique())]
     e1 = p["entity1"].str.upper()
     e2 = p["entity2"].str.upper()
+    if query and query.strip().upper() in set(e1) | set(e2):  # a compound id such as BRD-K92301463 is one name
+        genes = [query.strip().upper()]
     if len(genes) == 1:
         p = p[(e1 == genes[0]) | (e2 == genes[0])]
     elif len(genes) == 2:

@@ -130,8 +130,9 @@ def compute(screen, missing: list[str]) -> None:
             from ..embed import embed
 
             # embed() reuses every up-to-date cache, so asking for all of them recomputes only what
-            # is missing or stale.
-            embed(screen, ds.registered_embedders(), progress=progress)
+            # is missing or stale; "all" is what applies (no image embedders without images, no
+            # weakly_supervised without a trained model).
+            embed(screen, "all", progress=progress)
         bar.progress(0.75, text="benchmarking")
         from ..bench import run_benchmark
 
@@ -140,6 +141,11 @@ def compute(screen, missing: list[str]) -> None:
         bar.progress(1.0, text="done")
         st.cache_resource.clear()
         st.success("Computed. The scorecard below is up to date.")
+        from ..embed import not_applicable_embedders
+
+        why = not_applicable_embedders(screen, "all").get("weakly_supervised", "")
+        if "no trained model" in why:
+            st.info(f"weakly_supervised was not computed: {why}")
     except BiovizError as exc:
         st.error(f"Could not compute: {exc}")
 
@@ -156,9 +162,40 @@ def download_csv(df: pd.DataFrame, name: str, key: str | None = None, label: str
 
 
 def table(df: pd.DataFrame, name: str, **kwargs):
+    kwargs["column_config"] = with_help(df, kwargs.get("column_config"))
     out = st.dataframe(df, hide_index=True, **kwargs)
     download_csv(df, name)
     return out
+
+
+def with_help(df: pd.DataFrame, config: dict | None = None) -> dict:
+    """``column_config`` with the glossary's tooltip (dashboard.glossary) on every column that has
+    one; a column already configured keeps its type and format and gains the help text."""
+    from .glossary import column_help
+
+    out = dict(config or {})
+    for col, text in column_help(df.columns).items():
+        c = out.get(col)
+        if c is None:
+            out[col] = st.column_config.Column(help=text)
+        elif isinstance(c, dict) and not c.get("help"):
+            out[col] = {**c, "help": text}
+    return out
+
+
+def intro(page: str) -> None:
+    """The page's "What this shows · How to read it" box (dashboard.glossary.INTROS): open on the
+    first visit of this session, collapsed on later visits; it keeps the state it opened with
+    while the user stays on the page, so a widget change does not fold it."""
+    from .glossary import INTRO_LABEL, INTROS
+
+    state = st.session_state.setdefault("_intro", {"current": None, "seen": set(), "open": {}})
+    if state["current"] != page:
+        state["open"][page] = page not in state["seen"]
+        state["seen"].add(page)
+        state["current"] = page
+    with st.expander(INTRO_LABEL, expanded=state["open"].get(page, True), icon=":material/help:"):
+        st.markdown(INTROS[page])
 
 
 # -- cached tables -----------------------------------------------------------------------------
@@ -207,6 +244,23 @@ def _result(screen, table: str):
 
 def recall(screen):
     return _result(screen, "recall")
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _table_all_nulls(path: str, table: str, key: tuple):
+    from ..bench.results import read_table
+
+    df = read_table(path, table, null_model=None)
+    return _SHAPERS[table](df) if table in _SHAPERS else df
+
+
+def all_nulls(screen, table: str):
+    """recall or pairs with the rows of every null model (``all`` and ``matched:...``; the other
+    readers give the all-pairs rows only), shaped as they are; None when the file is absent."""
+    from ..bench.results import result_path
+
+    path = result_path(screen, table)
+    return _table_all_nulls(str(path), table, _fp(path)) if path.is_file() else None
 
 
 def probes(screen):
@@ -418,6 +472,9 @@ def gallery(screen, wells: pd.DataFrame, channels_on=None, ncols: int = 4, capti
     gets a one-line note instead. Returns how many were shown."""
     from .composite import composite
 
+    if not screen.has_images:
+        st.caption(f"No images to show: {screen.name} is a profiles-only dataset (features per well, no image files).")
+        return 0
     shown = 0
     cols = st.columns(ncols)
     for k, (_, w) in enumerate(wells.iterrows()):

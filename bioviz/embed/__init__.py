@@ -31,7 +31,7 @@ from . import (cell_count, morphology, networks, openphenom, pixel_stats, plate_
 __all__ = ["list_embedders", "create_embedder", "register_embedder", "embed", "load_embedding",
            "computed_embedders", "load_confounders", "compute_confounders", "describe_embedders",
            "resolve_names", "embedding_info", "build_embedders_status", "embedding_status",
-           "confounders_status", "embedding_file", "UP_TO_DATE", "STALE", "FOREIGN", "MISSING"]
+           "confounders_status", "embedding_file", "not_applicable_embedders", "confounders_note", "UP_TO_DATE", "STALE", "FOREIGN", "MISSING"]
 
 # What embedding_status says of a cache file. A stale or foreign file is never loaded.
 UP_TO_DATE = "up to date"
@@ -46,6 +46,14 @@ def build_embedders_status(screen, names, configs=None) -> dict[str, bool]:
 
     fp = screen.fingerprint()
     return {e.name: cache.is_valid(screen, e, fp) for e in build_embedders(screen, names, configs)}
+
+
+def not_applicable_embedders(screen, names, configs=None) -> dict[str, str]:
+    """{name: why it does not apply} for embedders ``all`` (in ``names``) leaves out on this screen,
+    e.g. image embedders on a profiles-only screen: "no images (profiles only)"."""
+    from .engine import plan_embedders
+
+    return plan_embedders(screen, names, configs)[1]
 
 
 def _fresh_meta(screen, name: str, fingerprint: str) -> dict | None:
@@ -144,6 +152,11 @@ def confounders_status(screen) -> str:
     if not _confounders.path(screen).exists():
         return MISSING
     return UP_TO_DATE if _confounders.confounders_valid(screen) else STALE
+
+
+def confounders_note(screen) -> str:
+    """What a profiles-only screen's confounder table was built from and what it lacks ('' if nothing to say)."""
+    return _confounders.confounders_note(screen)
 
 
 def load_confounders(screen, *, missing_ok: bool = False) -> pd.DataFrame | None:

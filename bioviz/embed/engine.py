@@ -201,14 +201,39 @@ def _run_images(screen, embs, fingerprint, *, device, batch_size, workers, chunk
 
 
 def build_embedders(screen, names, configs=None):
+    return plan_embedders(screen, names, configs)[0]
+
+
+def plan_embedders(screen, names, configs=None) -> tuple[list, dict[str, str]]:
+    """(embedders to run, {name: why not applicable}) for ``names`` on ``screen``.
+
+    ``all`` means the embedders that apply: image embedders on a profiles-only screen and
+    ``weakly_supervised`` without a trained model are left out with their reason, and the table
+    ``bioviz import`` recorded in dataset.json joins as ``precomputed``. An embedder named
+    explicitly that cannot run is an error carrying the same reason.
+    """
     configs = configs or {}
+    raw = [n.strip() for n in (names.split(",") if isinstance(names, str) else names)]
+    from_all = "all" in raw
+    explicit = set(resolve_names([n for n in raw if n and n != "all"])) if any(n and n != "all" for n in raw) else set()
     names = resolve_names(names)
-    embs = []
+    if from_all and "precomputed" not in names and ((getattr(screen, "config", None) or {}).get("precomputed") or {}).get("path"):
+        names.append("precomputed")
+    embs, skipped = [], {}
     for name in names:
         e = create_embedder(name, **configs.get(name, {}))
+        why = e.not_applicable(screen)
+        if why:
+            if name in explicit:
+                raise EmbedderError(f"embedder {name} does not apply to {screen.name}: {why}")
+            skipped[name] = why
+            continue
         e.resolve(screen)
         embs.append(e)
-    return embs
+    if not embs:
+        raise EmbedderError(f"no embedder applies to {screen.name}: "
+                            + "; ".join(f"{n}: {w}" for n, w in skipped.items()))
+    return embs, skipped
 
 
 def embed(screen, names, *, device: str = "auto", batch_size: int = 32, workers: int | None = None,

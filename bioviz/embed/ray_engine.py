@@ -250,10 +250,18 @@ def _resources(n_networks: int, gpus_per_worker, device: str):
         # Each network's pool grows to as many actors as its share of the GPUs allows.
         return "cuda", 1.0, share, 1, max(1, int(n_gpu / n_networks / share))
     # CPU actors: networks take at most half the cores between them, so the decode/per-site
-    # tasks always find a core (a pool that reserves every CPU starves its own input).
+    # tasks always find room (a pool that reserves every CPU starves its own input).
     cpu_share = min(1.0, n_cpu / (2 * max(1, n_networks)))
     actors = max(1, int(n_cpu / (2 * max(1, n_networks)) / cpu_share))
     return "cpu", cpu_share, 0.0, max(1, round(cpu_share)), actors
+
+
+def _task_cpus() -> float:
+    """CPUs a decode/per-site task asks for: one, or half the cluster on a one-core Ray (the other
+    half is the network actors'), so the two stages can always run side by side."""
+    import ray
+
+    return min(1.0, float(ray.cluster_resources().get("CPU", 1)) / 2)
 
 
 def _run_images(screen, embs, fingerprint, *, device, gpus_per_worker, batch_size, chunk_size,
@@ -292,7 +300,7 @@ def _run_images(screen, embs, fingerprint, *, device, gpus_per_worker, batch_siz
         # way to bound retries per operator (its default is to retry a dead worker forever).
         warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated", category=Warning)
         ds = ray.data.from_items([{"i": i} for i in idx], override_num_blocks=max(1, math.ceil(len(idx) / batch_size)))
-        ds = ds.map_batches(_decode_and_site_features, batch_size=batch_size, batch_format="numpy", num_cpus=1,
+        ds = ds.map_batches(_decode_and_site_features, batch_size=batch_size, batch_format="numpy", num_cpus=_task_cpus() if nets else 1,
                             max_retries=max_retries,
                             fn_kwargs=dict(screen=screen_ref, plan=plan, chunk_size=chunk_size, shape=shape,
                                            site_cols=site_cols, tracker=tracker))

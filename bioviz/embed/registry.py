@@ -48,6 +48,13 @@ class Embedder:
     def prepare(self, screen, device: str = "cpu") -> None:
         pass
 
+    # Why this embedder cannot run on ``screen`` (e.g. "no images"), or None. ``all`` leaves such
+    # embedders out with this reason; naming one explicitly is an error carrying it.
+    def not_applicable(self, screen) -> str | None:
+        if self.kind != "table" and not getattr(screen, "has_images", True):
+            return "no images (profiles only)"
+        return None
+
 
 class SiteEmbedder(Embedder):
     kind = "site"

@@ -275,6 +275,14 @@ class WeaklySupervised(TorchEmbedder):
     def defaults(self):
         return {"weights": None, "weights_file": None}
 
+    def not_applicable(self, screen):
+        why = super().not_applicable(screen)
+        path = screen.root / DEFAULT_WEIGHTS
+        if why is None and not self.user_config.get("weights") and not path.is_file():
+            why = (f"no trained model at {path}; train one: bioviz train --dataset TRAIN_SCREEN --out {path} "
+                   "(the demo: bioviz demo --split train --out data/demo-train)")
+        return why
+
     def resolve(self, screen):
         if self.user_config.get("weights"):
             path = Path(self.user_config["weights"]).expanduser()

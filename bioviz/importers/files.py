@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..errors import DatasetError
 from ..images import REF_SEP
-from .common import Log, finish, parse_wells, read_table, row_letters, skip_report
+from .common import Log, finish, parse_wells, plural, read_table, row_letters, skip_report
 from .profiles import PERT_NAMES, _find, annotate, build_obs, strip_prefix
 
 # Named templates: how instruments and public datasets name their files.
@@ -408,7 +408,7 @@ def import_cellprofiler(image_csv, out, *, root=None, perturbations=None, pertur
     # Per-object exports repeat each image's row once per object: one row per image.
     sites = sites.drop_duplicates(["Plate", "Well", "Site"]).reset_index(drop=True)
     sites["Well"] = parse_wells(sites["Well"], where)[2]
-    log(f"{len(sites)} images with channels {', '.join(names)} from {where}")
+    log(f"{plural(len(sites), 'image')} with channels {', '.join(names)} from {where}")
     obs, label = _perturb(sites, perturbations, perturbation, control, perturbation_type, where, log)
     return finish(out, obs, channels=names, control_label=label, name=name, log=log, source=where,
                   extra_config={"source": {"layout": "cellprofiler", "image_csv": str(image_csv.resolve())}})

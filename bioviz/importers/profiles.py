@@ -32,7 +32,7 @@ PERT_NAMES = ("perturbation", "pert_iname", "pert_id", "broad_sample", "JCP2022"
               "Compound", "treatment", "Treatment", "gene", "Gene", "gene_symbol", "Symbol", "sirna", "orf")
 CONC_NAMES = ("concentration", "mmoles_per_liter", "dose", "pert_dose", "conc", "Concentration_uM")
 MOA_NAMES = ("moa", "MOA", "mechanism")
-TARGET_NAMES = ("target", "target_gene", "targets", "Target")
+TARGET_NAMES = ("target", "target_gene", "targets", "Target", "target_list")
 SMILES_NAMES = ("SMILES", "smiles")
 CELL_NAMES = ("cell_type", "cell_id", "cell_line", "CellLine")
 GENE_HINTS = ("gene", "symbol", "sirna", "orf", "crispr", "guide")
@@ -184,6 +184,10 @@ def build_obs(meta: pd.DataFrame, *, where: str, perturbation=None, plate=None, 
         a = _find(meta, (alt,), None, "perturbation", where)
         if a and a != pert_col:
             pert = pert.where(pert.notna(), meta[a])
+    # JUMP-Target plate maps leave broad_sample empty in DMSO wells: only the solvent went in.
+    vehicle = _find(meta, ("solvent", "pert_vehicle"), None, "solvent", where)
+    if vehicle and not perturbation and pert.isna().any():
+        pert = pert.where(pert.notna(), meta[vehicle])
     plate_vals = meta[pcol].astype(str) if pcol else pd.Series(default_plate, index=meta.index)
     empty = pert.isna() | (pert.astype(str).str.strip() == "")
     if empty.any():
