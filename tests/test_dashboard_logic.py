@@ -41,7 +41,7 @@ def test_status_lists_computed_and_missing(standin):
     assert ds.missing_embedders(st) == ["morphology"]
     assert st.set_index("item").loc["recall.csv", "computed"]
     assert emb.loc["weakly_supervised", "kind"] == "embedding (model)"
-    assert emb.loc["random", "kind"] == "embedding (baseline)"
+    assert emb.loc["random", "kind"] == "embedding (null)"  # noise calibrates chance; it is no baseline
     # the results rows are bench.results' file list, nothing hand-typed
     assert st.loc[st["kind"].str.startswith("benchmark result"), "item"].tolist() == results.file_names()
 
@@ -98,7 +98,9 @@ def test_scorecard_numbers_match_recall_file(standin):
         r = raw[raw.embedder == emb].set_index("source")["recall"]
         a = adj[adj.embedder == emb].set_index("source")["recall"]
         assert card.loc[emb, "recall CORUM"] == pytest.approx(r["CORUM"])
-        assert card.loc[emb, "drop adjusted for density"] == pytest.approx((r - a).mean())
+        public = [c for c in r.index if c != "planted"]  # planted is the truth, not a sixth source
+        assert card.loc[emb, "drop adjusted for density"] == pytest.approx((r - a)[public].mean())
+        assert card.loc[emb, "mean recall"] == pytest.approx(r[public].mean())
     cc = probes[(probes.confounder == "cell_count") & (probes.metric == "r2")].set_index("embedder")["value"]
     assert card.loc["cell_count", "cell-count R²"] == pytest.approx(cc["cell_count"])
     assert card["kind"].iloc[0] == "model"  # models lead the table
