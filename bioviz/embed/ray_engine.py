@@ -209,21 +209,45 @@ class _NetworkActor:
 
 def _user_error(exc: BaseException) -> BiovizError | None:
     """The BiovizError a task raised, unwrapped from Ray's task/user-code wrappers."""
-    seen, todo = set(), [exc]
+    seen, todo, fallback = set(), [exc], None
     while todo:
         e = todo.pop()
         if e is None or id(e) in seen:
             continue
         seen.add(id(e))
         if isinstance(e, BiovizError):
-            return e
+            # Ray's as_instanceof_cause() objects are BiovizErrors too, but print a traceback:
+            # hand back the original exception they carry.
+            cause = getattr(e, "cause", None)
+            if isinstance(cause, BiovizError):
+                return cause
+            if "\n" not in str(e).strip():
+                return e
+            fallback = fallback or e
+            todo.append(cause)
+            continue
         todo += [getattr(e, "cause", None), e.__cause__, e.__context__]
         try:
             as_cause = e.as_instanceof_cause() if hasattr(e, "as_instanceof_cause") else None
         except Exception:
             as_cause = None
         if isinstance(as_cause, BiovizError):
-            return as_cause
+            todo.append(as_cause)
+    if fallback is not None:
+        lines = [ln for ln in str(fallback).splitlines() if ln.strip()]
+        return EmbedderError(lines[-1].split(": ", 1)[-1] if lines else type(fallback).__name__)
+    # Ray pickles a task's exception without its __cause__ (Ray Data wraps user errors in
+    # UserCodeException), so the error often survives only as the last line of the traceback text.
+    import re
+
+    from .. import errors
+
+    found = re.findall(r"bioviz\.errors\.(\w+): ([^\n]+)", str(exc))
+    if found:
+        name, msg = found[-1]
+        cls = getattr(errors, name, None)
+        cls = cls if isinstance(cls, type) and issubclass(cls, BiovizError) else EmbedderError
+        return cls(msg.strip())
     return None
 
 
