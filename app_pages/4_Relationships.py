@@ -18,9 +18,12 @@ screen = st.session_state.get("screen")
 if screen is None:
     st.stop()
 pairs = ui.pairs(screen)
-if pairs is None or pairs.empty:
+if pairs is None:
     st.warning("No per-pair results (results/pairs.parquet) for this dataset yet: run "
                "`bioviz benchmark --dataset ...`.")
+    st.stop()
+if pairs.empty:  # a finished benchmark without known pairs (no controls, or no source matched)
+    st.info(ui.no_recall_reason(screen))
     st.stop()
 
 sources = sorted(pairs["source"].unique())

@@ -57,12 +57,52 @@ class _Doc:
 
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1200px;margin:2em auto;color:#222}
-h1{margin-bottom:0}.muted{color:#666}.tblwrap{overflow-x:auto}
+h1{margin-bottom:0}.muted{color:#666}.warn{background:#fff4e5;border-left:4px solid #e8890c;padding:6px 10px}.tblwrap{overflow-x:auto}
 table.tbl{border-collapse:collapse;font-size:13px;margin:.5em 0}
 table.tbl th,table.tbl td{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right}
 table.tbl th{background:#f4f4f4}a.dl{font-size:12px}figure{display:inline-block;margin:4px}
 figure img{image-rendering:pixelated;width:200px}figcaption{font-size:11px;color:#555}
 """
+
+
+def _matched_nulls(doc, screen, th) -> None:
+    """The Recall page's three nulls side by side, Home's sentences on them, and the
+    Relationships drill-down's matched vs all-pairs percentile of each known pair."""
+    from ..bench import results
+    from ..plots.nulls import null_model_marks
+    from . import nulls
+    from .findings import matched_null_findings
+
+    res = results.read_results(screen, tables=["recall", "pairs"], null_model=None)
+    rec = ds.normalize_recall(res["recall"])
+    models = nulls.matched_models(rec)
+    if not models:
+        return
+    doc.h(2, "All pairs, regression adjustment and matched null")
+    doc.p("Each known pair judged three ways: against all pairs (efaar's null), after regressing the confounder "
+          "out, and only against pairs whose members share its confounder levels (docs/matched-null.md).")
+    for note in matched_null_findings(rec, threshold=th):
+        doc.p(note.replace("**", ""))
+    src = "planted" if "planted" in set(rec["source"]) else sorted(rec["source"].unique())[0]
+    for m in models:
+        t = nulls.null_model_table(rec, threshold=th, source=src, matched=m)
+        doc.h(3, f"{m} ({src})")
+        doc.fig(null_model_marks(t, th), f"recall_nulls_{m.replace(':', '_').replace('+', '_')}")
+        doc.table(t, f"recall_nulls_{m.replace(':', '_').replace('+', '_')}")
+    if res["pairs"] is not None:
+        p = ds.normalize_pairs(res["pairs"])
+        p = p[p["source"] == src]
+        wide = p.pivot_table(index=["entity1", "entity2", "embedder"], columns="null_model", values="percentile",
+                             aggfunc="first")
+        if len(models) and models[0] in wide.columns and "all" in wide.columns:
+            wide = wide.rename(columns={"all": "all-pairs percentile"}).reset_index()
+            wide.columns.name = None
+            cell = p[p["null_model"] == models[0]][["entity1", "entity2", "embedder", "null_cell"]]
+            wide = wide.merge(cell, on=["entity1", "entity2", "embedder"], how="left")
+            wide["shift"] = (wide[models[0]] - wide["all-pairs percentile"]).abs()
+            doc.h(3, f"Known pairs whose percentile moves most under {models[0]} ({src})")
+            doc.table(wide.sort_values("shift", ascending=False).head(200).drop(columns="shift"),
+                      f"pair_percentiles_{models[0].replace(':', '_').replace('+', '_')}")
 
 
 def build_report(root, *, umap: bool = True) -> str:
@@ -81,17 +121,50 @@ def build_report(root, *, umap: bool = True) -> str:
     doc.h(1, f"bioviz report: {s['name']}")
     doc.p(f"{s['sites']:,} wells on {s['plates']} plates; "
           + ", ".join(f"{v} {k}" for k, v in s["perturbations_by_type"].items())
-          + f"; channels {', '.join(s['channels'])}; dataset folder {s['path']}", "muted")
+          + (f"; channels {', '.join(s['channels'])}" if s["channels"] else "; no images (profiles only)")
+          + f"; dataset folder {s['path']}", "muted")
 
     rec = ds.normalize_recall(res["recall"])
     probes = res["probes"]
-    th = list(dict.fromkeys(rec["threshold"]))[0]
-    card = ds.scorecard(rec, probes, threshold=th)
-    doc.h(2, "Scorecard")
-    doc.p(f"Recall at the {th} thresholds (random null {ds.null_recall(th):.2f}); drop = raw minus "
-          f"adjusted recall ({card.attrs.get('adjusted') or 'no adjustment computed'}).")
-    doc.table(card, "scorecard")
+    from .findings import layout_confounding
 
+    doc.h(2, "Scorecard")
+    if rec.empty:
+        doc.p("No known-relationship recall: no relationship source matched a pair of this screen's perturbations "
+              "(gene tables on a compound screen); `bioviz benchmark --relationships moa` scores pairs sharing an MOA.")
+    else:
+        th = list(dict.fromkeys(rec["threshold"]))[0]
+        card = ds.scorecard(rec, probes, threshold=th)
+        doc.p(f"Recall at the {th} thresholds (random null {ds.null_recall(th):.2f}); drop = raw minus "
+              f"adjusted recall ({card.attrs.get('adjusted') or 'no adjustment computed'}).")
+        doc.table(card, "scorecard")
+    for note in layout_confounding(res["recall"], res.get("retrieval")):
+        doc.parts.append(f"<p class='warn'>{_md(note)}</p>")
+    if res.get("retrieval") is not None and len(res["retrieval"]):
+        doc.h(2, "MOA / target retrieval")
+        doc.p("On the normalised wells (the maps' recipe): nn_accuracy = share of wells whose nearest well of a "
+              "different compound shares the MOA (or a target), chance beside it; mAP = retrieving other compounds "
+              "of the same MOA (copairs). Treatment level: wells of one compound at one concentration averaged. "
+              "95% bootstrap CIs.")
+        doc.table(ds.retrieval_cis(res["retrieval"]), "moa_retrieval")
+
+    if not rec.empty:
+        _recall_sections(doc, screen, rec)
+    _rest(doc, screen, res, probes, umap)
+    body = "\n".join(doc.parts)
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>bioviz report: {html.escape(s['name'])}</title>"
+            f"<style>{CSS}</style></head><body>{body}</body></html>")
+
+
+def _md(text: str) -> str:
+    """The findings' **bold** as HTML (the rest escaped)."""
+    import re
+
+    return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(text))
+
+
+def _recall_sections(doc, screen, rec) -> None:
+    th = list(dict.fromkeys(rec["threshold"]))[0]
     doc.h(2, "Recall of known relationships")
     adj = [a for a in dict.fromkeys(rec["adjusted_for"]) if a]
     density = [a for a in [default_adjustment(adj)] if a]
@@ -102,7 +175,10 @@ def build_report(root, *, umap: bool = True) -> str:
         src = sorted(mech["source"].unique())[0]
         doc.fig(plots.mechanism_bars(mech, th, src), "recall_by_mechanism")
     doc.table(rec[(rec["threshold"] == th)].drop(columns=["kind"]), "recall")
+    _matched_nulls(doc, screen, th)
 
+
+def _rest(doc, screen, res, probes, umap) -> None:
     if probes is not None:
         doc.h(2, "Confounders")
         r2 = probes[probes["metric"] == R2]
@@ -167,9 +243,6 @@ def build_report(root, *, umap: bool = True) -> str:
                         f"{w['well_id']} · {w['perturbation']}")
             except Exception as exc:  # one unreadable image must not sink the report
                 doc.p(f"{w['well_id']}: {exc}", "muted")
-    body = "\n".join(doc.parts)
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>bioviz report: {html.escape(s['name'])}</title>"
-            f"<style>{CSS}</style></head><body>{body}</body></html>")
 
 
 def write_report(root, out, **kwargs) -> Path:

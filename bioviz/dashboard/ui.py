@@ -462,6 +462,32 @@ def channel_legend(screen) -> str:
                     f"vertical-align:middle;margin-right:4px'></span>{c}</span>" for c in screen.channels)
 
 
+def no_recall_reason(screen) -> str:
+    """Why a finished benchmark has no recall rows (no controls, no source matched), from summary.json."""
+    summ = summary(screen) or {}
+    for w in summ.get("warnings", []):
+        if w.startswith("no control wells"):
+            return "No known-relationship recall: " + w + "."
+    return ("No known-relationship recall: no relationship source matched a pair of this screen's perturbations "
+            "(gene tables on a compound screen). `bioviz benchmark --relationships moa` scores pairs of "
+            "perturbations sharing an MOA as a source.")
+
+
+def moa_section(ret, *, key: str, chosen=None) -> None:
+    """MOA / target retrieval with CIs (Home and Recall): nothing when the screen has no labels."""
+    if ret is None or not len(ret):
+        return
+    st.subheader("MOA / target retrieval")
+    st.caption("On the normalised wells (the maps' recipe): nn_accuracy = share of wells whose nearest well of a "
+               "*different* compound shares the MOA (or a target), chance beside it; mAP = retrieving other "
+               "compounds of the same MOA (copairs). Treatment level: wells of one compound at one concentration "
+               "averaged. 95% bootstrap CIs.")
+    t = ds.retrieval_cis(ret)
+    if chosen is not None:
+        t = t[t["embedder"].isin(chosen)]
+    table(t, key, key=key)
+
+
 def gallery(screen, wells: pd.DataFrame, channels_on=None, ncols: int = 4, caption_cols=("well_id", "perturbation"),
             width="stretch") -> int:
     """False-colour composites of the given wells in a grid; a well whose images cannot be read
