@@ -56,6 +56,10 @@ if not has_positions(frame):
 else:
     c = st.columns([2, 1])
     options = numeric + derived
+    if not options:
+        st.info("No per-well value to colour the plates by yet: `bioviz embed --dataset ...` measures the "
+                "confounders (cell count, intensity, focus).")
+        st.stop()
     default = "cell_count" if "cell_count" in options else options[0]
     value = c[0].selectbox("Colour wells by", options, index=options.index(default), key="plate_value",
                            help="a confounder measured per well; the well's cosine distance to the mean of its "
@@ -98,6 +102,10 @@ m = st.columns([1, 2, 1, 1])
 axis = m[0].radio("Order wells along", ["a per-well value", "a UMAP direction"], key="montage_axis",
                   help="a confounder (cell count, intensity, focus ...) or a direction across one embedding's map")
 if axis == "a per-well value":
+    if not numeric + derived:
+        st.info("No per-well value to order wells by yet: `bioviz embed --dataset ...` measures the confounders "
+                "(cell count, intensity, focus).")
+        st.stop()
     by = m[1].selectbox("Value", numeric + derived, key="montage_value",
                         index=(numeric + derived).index("cell_count") if "cell_count" in numeric else 0,
                         help="wells are sorted by this value and sampled evenly from lowest to highest")

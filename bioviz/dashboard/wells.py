@@ -20,8 +20,16 @@ from .datasets import feature_columns
 POSITION = ("row", "col")
 
 
+def _placeholder(obs: pd.DataFrame) -> bool:
+    """Every plate has all its wells at one position (a table imported without positions, filled
+    with one constant): no layout to draw."""
+    per_plate = obs.groupby("plate")[list(POSITION)].nunique().max(axis=1)
+    return bool(len(obs) > obs["plate"].nunique() and (per_plate <= 1).all())
+
+
 def has_positions(obs: pd.DataFrame) -> bool:
-    return all(c in obs.columns for c in POSITION) and obs[list(POSITION)].notna().all().all()
+    return (all(c in obs.columns for c in POSITION) and obs[list(POSITION)].notna().all().all()
+            and not _placeholder(obs))
 
 
 def require_positions(obs: pd.DataFrame) -> None:
@@ -30,6 +38,9 @@ def require_positions(obs: pd.DataFrame) -> None:
     if missing:
         raise DatasetError(f"the plate view needs the well position: metadata column(s) {', '.join(missing)} "
                            "missing or empty (bioviz import fills them from the well name, e.g. B07)")
+    if _placeholder(obs):
+        raise DatasetError("the plate view needs the well position: every well of each plate has the same "
+                           "row, col (placeholders), so wells cannot be placed on a plate")
 
 
 def distance_to_mean(emb: pd.DataFrame, obs: pd.DataFrame) -> pd.Series:
