@@ -6,6 +6,7 @@ from bioviz.bench.attribution import models_first
 from bioviz.dashboard import datasets as ds
 from bioviz.dashboard import nulls, ui
 from bioviz.plots import activity_bars, mechanism_bars, recall_bars
+from bioviz.plots.forest import dumbbell_plot, dumbbell_title, forest_plot, forest_title
 from bioviz.plots.nulls import null_model_marks
 
 st.title("Recall of known relationships")
@@ -41,9 +42,26 @@ if not chosen:
     st.info("Pick at least one embedder.")
     st.stop()
 
-ui.plot(recall_bars(rec, th, [""] + adjust, embedders=chosen), f"recall_{th.replace('/', '-')}", key="recall_bars")
-st.caption("Solid bars: models; hatched grey/brown bars: baselines. Whiskers: 95% bootstrap CI. Dashed line: "
-           "the recall a map without information reaches by chance.")
+view = st.radio("View", ["Forest plot", "Grouped bars"], horizontal=True, key="rec_view",
+                help="forest plot: one row per embedder, best on top, one panel per source; grouped bars: "
+                     "every embedder and adjustment side by side")
+if view == "Forest plot":
+    sel = rec[rec["embedder"].isin(chosen)]
+    ui.plot(forest_plot(sel, th, title=forest_title(sel, th)), f"recall_forest_{th.replace('/', '-')}",
+            key="recall_forest")
+    st.caption("One row per embedder, sorted by mean recall. Coloured dots: models; grey dots: baselines (one shade "
+               "per kind); open ring: the random null. Whiskers: 95% bootstrap CI. Dashed line: the recall a map "
+               "without information reaches by chance.")
+    for a in adjust:
+        ui.plot(dumbbell_plot(sel, th, a, title=dumbbell_title(sel, th, a)), f"recall_adjusted_{a}",
+                key=f"recall_dumbbell_{a}")
+        st.caption(f"Open circle: raw recall; filled: adjusted for {a}. A long line to the left: that embedder's "
+                   f"recall was {a}.")
+else:
+    ui.plot(recall_bars(rec, th, [""] + adjust, embedders=chosen), f"recall_{th.replace('/', '-')}",
+            key="recall_bars")
+    st.caption("Solid bars: models; hatched grey/brown bars: baselines. Whiskers: 95% bootstrap CI. Dashed line: "
+               "the recall a map without information reaches by chance.")
 shown = rec[(rec["threshold"] == th) & rec["embedder"].isin(chosen) & (rec["mechanism"] == "")
             & rec["adjusted_for"].isin([""] + adjust)]
 with st.expander("Table"):

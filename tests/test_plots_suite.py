@@ -130,3 +130,16 @@ def test_montage_order_spans_the_axis():
         montage.montage_strip([tiles[0], np.zeros((10, 10, 3), np.uint8)], ["a", "b"], title="t")
     with pytest.raises(BiovizError, match="no column 'focus'"):
         montage.montage_order(df, "focus")
+
+
+def test_titles_state_the_finding():
+    rec = _recall()
+    t = forest.forest_title(rec, "0.05_0.95")
+    d = forest.forest_data(rec, "0.05_0.95")
+    mean = d.groupby("embedder").recall.mean()
+    best_model = mean[["weakly_supervised", "my_model"]].idxmax()
+    assert t.startswith(best_model) and "best baseline" in t
+    rec2 = rec.copy()
+    raw_cc = (rec2.embedder == "cell_count") & (rec2.adjusted_for == "")
+    rec2.loc[raw_cc, "recall"] = 0.6
+    assert forest.dumbbell_title(rec2, "0.05_0.95", "density").startswith("cell_count's recall comes from density")

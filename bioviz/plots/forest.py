@@ -259,3 +259,35 @@ def label_overlaps(fig: go.Figure, px_per_char: float = 7.0, row_px: float | Non
         if per < 14:
             problems.append(f"{len(cats)} rows in {h - top - bottom}px: {per:.0f}px per label")
     return problems
+
+
+def forest_title(recall: pd.DataFrame, threshold: str, *, adjusted_for: str = "", mechanism: str = "",
+                 sources=None) -> str:
+    """The finding a forest plot shows, in words: the best model against the best baseline."""
+    d = forest_data(recall, threshold, adjusted_for=adjusted_for, mechanism=mechanism, sources=sources)
+    if d.empty:
+        return "No recall for this selection"
+    mean = d.groupby("embedder")["recall"].mean()
+    kinds = d.drop_duplicates("embedder").set_index("embedder")["kind"]
+    models = mean[kinds[mean.index] == "model"].sort_values(ascending=False)
+    bases = mean[~kinds[mean.index].isin(["model", "null"])].sort_values(ascending=False)
+    if len(models) and len(bases):
+        m, b = models.index[0], bases.index[0]
+        verb = "beats" if models.iloc[0] > bases.iloc[0] else "does not beat"
+        return (f"{m} {verb} the best baseline ({b}): mean recall {models.iloc[0]:.0%} vs {bases.iloc[0]:.0%} "
+                f"over {d['source'].nunique()} sources")
+    top = mean.sort_values(ascending=False)
+    return f"{top.index[0]} recalls most: mean {top.iloc[0]:.0%} over {d['source'].nunique()} sources"
+
+
+def dumbbell_title(recall: pd.DataFrame, threshold: str, adjusted_for: str, *, sources=None) -> str:
+    """The finding a dumbbell shows: which embedder loses most recall when adjusted."""
+    d = dumbbell_data(recall, threshold, adjusted_for, sources=sources)
+    if d.empty:
+        return f"No recall adjusted for {adjusted_for}"
+    ch = d.groupby("embedder")["change"].mean().sort_values()
+    who = ch.index[0]
+    if ch.iloc[0] < -0.02:
+        return (f"{who}'s recall comes from {adjusted_for}: adjusting for it costs {-ch.iloc[0]:.0%} "
+                f"mean recall")
+    return f"Adjusting for {adjusted_for} changes no embedder's mean recall by more than 2 points"
