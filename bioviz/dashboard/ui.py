@@ -136,8 +136,13 @@ def compute(screen, missing: list[str]) -> None:
         bar.progress(0.75, text="benchmarking")
         from ..bench import run_benchmark
 
-        # None: every embedding with an up-to-date cache, as `bioviz benchmark` does
-        run_benchmark(screen, None, adjust=[DEFAULT_ADJUST], progress=lambda msg: bar.progress(0.85, text=msg))
+        from ..embed import load_confounders
+
+        # None: every embedding with an up-to-date cache, as `bioviz benchmark` does; the density
+        # adjustment only where there is a cell count (profiles may carry none)
+        conf = load_confounders(screen, missing_ok=True)
+        adjust = [DEFAULT_ADJUST] if conf is not None and "cell_count" in conf else None
+        run_benchmark(screen, None, adjust=adjust, progress=lambda msg: bar.progress(0.85, text=msg))
         bar.progress(1.0, text="done")
         st.cache_resource.clear()
         st.success("Computed. The scorecard below is up to date.")
