@@ -5,7 +5,7 @@ import streamlit as st
 from bioviz.dashboard import ui
 from bioviz.dashboard.guide import render_guide
 
-st.title("Guide")
+st.title("Guide: reading bioviz, for biologists")
 ui.intro("guide")
 # a dataset without results shows the demo's numbers, said to be the demo's
-st.markdown(render_guide(st.session_state.get("screen")))
+st.markdown(render_guide(st.session_state.get("screen"), drop_title=True))

@@ -161,10 +161,13 @@ def split_guide(text: str) -> tuple[str, str, str]:
     return text[:i + len(BEGIN)], text[i + len(BEGIN):j].strip("\n"), text[j:]
 
 
-def render_guide(screen=None, path: Path = GUIDE) -> str:
+def render_guide(screen=None, path: Path = GUIDE, *, drop_title: bool = False) -> str:
     """The guide's Markdown with the worked example made from ``screen``'s results (the file's
-    own demo numbers when no screen or no results)."""
+    own demo numbers when no screen or no results); ``drop_title``: without the file's first
+    ``# `` heading (the page has its own title)."""
     text = path.read_text()
+    if drop_title and text.startswith("# "):
+        text = text.split("\n", 1)[1]
     before, example, after = split_guide(text)
     if screen is not None:
         n = guide_numbers(screen)
