@@ -143,3 +143,11 @@ def test_titles_state_the_finding():
     raw_cc = (rec2.embedder == "cell_count") & (rec2.adjusted_for == "")
     rec2.loc[raw_cc, "recall"] = 0.6
     assert forest.dumbbell_title(rec2, "0.05_0.95", "density").startswith("cell_count's recall comes from density")
+
+
+def test_long_titles_break_once():
+    t = "weakly_supervised does not beat the best baseline (morphology): mean recall 25% vs 33% over 6 sources"
+    w = forest.wrap_title(t)
+    assert w.count("<br>") == 1 and w.replace("<br>", " ") == t
+    assert all(len(part) <= 75 for part in w.split("<br>"))
+    assert forest.wrap_title("short") == "short"

@@ -134,14 +134,28 @@ def _nice_step(raw: float) -> float:
     return float(next(m * p for m in (1, 2, 5, 10) if m * p >= raw))
 
 
+def wrap_title(title: str, width: int = 75) -> str:
+    """Plotly does not wrap titles, and a page column is narrower than a slide: break a long title
+    once, at the last ': ' / '; ' / ' (' before ``width`` characters (else at a space)."""
+    if len(title) <= width or "<br>" in title:
+        return title
+    for sep in (": ", "; ", " ("):
+        i = title.rfind(sep, 0, width)
+        if i > 20:
+            cut = i + (len(sep) if sep != " (" else 0)
+            return title[:cut].rstrip() + "<br>" + title[cut:].lstrip()
+    i = title.rfind(" ", 0, width)
+    return title if i < 0 else title[:i] + "<br>" + title[i + 1:]
+
+
 def _panels(n_sources: int, titles, title: str, n_rows: int, x_title: str, x_max: float = 1.0):
     fig = make_subplots(rows=1, cols=max(1, n_sources), shared_yaxes=True, subplot_titles=list(titles),
                         horizontal_spacing=0.012 if n_sources > 4 else 0.03)
     w, h = SLIDE
     fig.update_layout(
-        title=dict(text=title, x=0.01, xanchor="left", font=dict(size=18)),
-        width=w, height=min(h, max(360, 150 + 30 * n_rows)),
-        margin=dict(l=10, r=10, t=80, b=50), plot_bgcolor="white",
+        title=dict(text=wrap_title(title), x=0.01, xanchor="left", y=0.98, yanchor="top", font=dict(size=17)),
+        width=w, height=min(h, max(380, 185 + 30 * n_rows)),
+        margin=dict(l=10, r=10, t=115 if "<br>" in wrap_title(title) else 85, b=50), plot_bgcolor="white",
         legend=dict(x=1.01, xanchor="left", y=1, yanchor="top", font=dict(size=11), bgcolor="rgba(255,255,255,0.9)"),
         font=dict(size=12),
     )
