@@ -123,6 +123,7 @@ def build_report(root, *, umap: bool = True) -> str:
           + ", ".join(f"{v} {k}" for k, v in s["perturbations_by_type"].items())
           + (f"; channels {', '.join(s['channels'])}" if s["channels"] else "; no images (profiles only)")
           + f"; dataset folder {s['path']}", "muted")
+    _story(doc, screen, res)
 
     rec = ds.normalize_recall(res["recall"])
     probes = res["probes"]
@@ -154,6 +155,65 @@ def build_report(root, *, umap: bool = True) -> str:
     body = "\n".join(doc.parts)
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>bioviz report: {html.escape(s['name'])}</title>"
             f"<style>{CSS}</style></head><body>{body}</body></html>")
+
+
+def _story(doc, screen, res) -> None:
+    """The meeting's story first (issue 12): the findings in words, the forest plot, the raw ->
+    adjusted dumbbell, the confounder heatmap and two model-only pairs with their images; the
+    detailed sections follow under "Details"."""
+    from ..plots.forest import dumbbell_plot, dumbbell_title, forest_plot, forest_title
+    from .findings import headline, truth_findings
+    from .guide import model_only_examples
+    from .pairs import example_wells
+
+    rec = ds.normalize_recall(res["recall"])
+    rec = rec[rec["null_model"] == "all"] if "null_model" in rec.columns else rec
+    if rec.empty:
+        return
+    th = list(dict.fromkeys(rec["threshold"]))[0]
+    card = ds.scorecard(rec, res["probes"], threshold=th)
+    pairs = ds.normalize_pairs(res["pairs"]) if res["pairs"] is not None else None
+    doc.h(2, "Findings")
+    notes = headline(card) + (truth_findings(pairs, threshold=th) if pairs is not None and screen.truth is not None
+                              else [])
+    doc.parts.append("<ul class='findings'>" + "".join(f"<li>{_md(n).replace('*', '')}</li>" for n in notes) + "</ul>")
+    doc.fig(forest_plot(rec, th, title=forest_title(rec, th)), "story_forest")
+    adj = default_adjustment([a for a in dict.fromkeys(rec["adjusted_for"]) if a])
+    if adj:
+        doc.fig(dumbbell_plot(rec, th, adj, title=dumbbell_title(rec, th, adj)), "story_dumbbell")
+    probes = res["probes"]
+    if probes is not None and (probes["metric"] == R2).any():
+        m = ds.probe_r2(probes)
+        cc = m["cell_count"].dropna() if "cell_count" in m.columns else None
+        title = (f"What a linear probe reads from each embedding: cell count R² from {cc.min():.2f} to {cc.max():.2f}"
+                 if cc is not None and len(cc) else "What a linear probe reads from each embedding (R²)")
+        doc.fig(plots.heatmap(m, title, 0, 1, "Reds"), "story_confounders")
+    model = next((e for e in card["embedder"] if ds.embedder_kind(e) == "model"), None)
+    if pairs is None or model is None:
+        return
+    src = "CORUM" if "CORUM" in set(pairs["source"]) else sorted(pairs["source"].unique())[0]
+    ex = model_only_examples(pairs[pairs["source"] == src], th, model).head(2)
+    if ex.empty:
+        doc.p(f"{model} recalls no {src} pair that no baseline recalls at {th}.")
+        return
+    doc.h(2, f"Two pairs only the model finds ({model}, {src})")
+    for _, r in ex.iterrows():
+        a, b = r["entity1"], r["entity2"]
+        mech = f"; planted mechanism {r['mechanism']}" if str(r.get("mechanism", "") or "") else ""
+        doc.h(3, f"{a} – {b}: percentile {r['percentile']:.1f} in {model}'s map, recalled by no baseline{mech}")
+        if not screen.has_images:
+            doc.p("No images: a profiles-only dataset.", "muted")
+            continue
+        from .composite import composite
+
+        for label, wells in example_wells(screen.obs, a, b, screen.control_label, n=2).items():
+            for _, w in wells.iterrows():
+                try:
+                    doc.img(composite(screen.load_site(w["well_id"]), screen.colors, screen.channels),
+                            f"{label} · {w['well_id']}")
+                except Exception as exc:  # one unreadable image must not sink the report
+                    doc.p(f"{w['well_id']}: {exc}", "muted")
+    doc.h(2, "Details")
 
 
 def _md(text: str) -> str:
