@@ -21,6 +21,8 @@ pages = [
     st.Page("app_pages/2_Recall.py", title="Recall", url_path="recall", icon=":material/bar_chart:"),
     st.Page("app_pages/3_Confounders.py", title="Confounders", url_path="confounders", icon=":material/balance:"),
     st.Page("app_pages/4_Relationships.py", title="Relationships", url_path="relationships", icon=":material/link:"),
+    st.Page("app_pages/5_Plates.py", title="Plates", url_path="plates", icon=":material/grid_on:"),
+    st.Page("app_pages/6_Guide.py", title="Guide", url_path="guide", icon=":material/menu_book:"),
 ]
 nav = st.navigation(pages)
 ui.sidebar()

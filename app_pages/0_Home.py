@@ -5,7 +5,7 @@ import streamlit as st
 from bioviz.bench.adjust import default_adjustment
 from bioviz.dashboard import datasets as ds
 from bioviz.dashboard import ui
-from bioviz.dashboard.findings import headline, matched_null_findings, truth_findings
+from bioviz.dashboard.findings import headline, layout_confounding, matched_null_findings, truth_findings
 from bioviz.plots import plate_map
 
 st.title("What has the model learned?")
@@ -65,6 +65,14 @@ def scorecard():
         st.info("No benchmark results yet: open *Computed / missing* and press Compute, or run "
                 "`bioviz benchmark --dataset ...`.")
         return
+    ret = ui.retrieval(screen)
+    if rec.empty:  # e.g. a compound screen: no gene-relationship source matched its perturbations
+        st.subheader("Scorecard: each model beside the baselines")
+        st.caption(ui.no_recall_reason(screen))
+        ui.moa_section(ret, key="moa_scorecard")
+        for n in layout_confounding(rec, ret):
+            st.warning(n)
+        return
     ths = list(dict.fromkeys(rec["threshold"]))
     adj = [a for a in dict.fromkeys(rec["adjusted_for"]) if a]
     c1, c2 = st.columns(2)
@@ -95,6 +103,10 @@ def scorecard():
     notes += matched_null_findings(ui.all_nulls(screen, "recall"), threshold=th)
     for n in notes:
         st.markdown("- " + n)
+    ui.moa_section(ret, key="moa_scorecard")
+    for n in layout_confounding(rec, ret):
+        st.warning(n)
+
 
 
 with tab_score:

@@ -5,6 +5,8 @@ import streamlit as st
 from bioviz.dashboard import datasets as ds
 from bioviz.dashboard import nulls, ui, urlstate
 from bioviz.dashboard.composite import composite, grey
+from bioviz.dashboard.neighbors import (activity_sentence, known_partners, neighbours_table, neighbours_wide,
+                                        query_activity)
 from bioviz.dashboard.pairs import (confounder_comparison, example_wells, model_only_pairs, pair_similarity,
                                     parse_query, percentile_in, relationship_table)
 from bioviz.errors import BiovizError
@@ -16,9 +18,12 @@ screen = st.session_state.get("screen")
 if screen is None:
     st.stop()
 pairs = ui.pairs(screen)
-if pairs is None or pairs.empty:
+if pairs is None:
     st.warning("No per-pair results (results/pairs.parquet) for this dataset yet: run "
                "`bioviz benchmark --dataset ...`.")
+    st.stop()
+if pairs.empty:  # a finished benchmark without known pairs (no controls, or no source matched)
+    st.info(ui.no_recall_reason(screen))
     st.stop()
 
 sources = sorted(pairs["source"].unique())
@@ -39,6 +44,16 @@ gene = c[2].text_input("Gene or compound, or a pair", value=ui.url_get("gene") o
                        key="rel_gene").strip()
 truth_rel = screen.truth.relationships if screen.truth is not None else None
 ui.url_set(source=source, gene=gene)
+
+# one perturbation asked for: its own phenotype first (JUMP's match tables), then its pairs and neighbours
+query = parse_query(gene)
+query = query[0] if len(query) == 1 else None
+if query:
+    acts = query_activity(ui.activity(screen), query)
+    st.subheader(f"{query}: its own phenotype first")
+    st.markdown(activity_sentence(acts, query))
+    if len(acts):
+        ui.table(acts, f"activity_{query}", key="rel_activity")
 
 if gene:
     tbl = relationship_table(pairs, source, gene, rcol, truth_rel)
@@ -73,6 +88,29 @@ if not tbl.empty:
         new = f"{r['entity1']},{r['entity2']}"
         if new != ui.url_get("pair"):
             ui.url_set(pair=new)
+
+if query:
+    st.subheader(f"Most similar to {query} in each map")
+    k = st.slider("Neighbours per map (top-k)", 3, 25, 10, key="rel_k",
+                  help="the k perturbations whose profiles have the highest cosine similarity to the query in each "
+                       "embedder's map, built with the benchmark's recipe (controls left out)")
+    maps = {}
+    for emb in ui.embedders(screen):
+        try:
+            maps[emb] = ui.profiles(screen, emb)
+        except BiovizError as exc:
+            st.caption(f"{emb}: {exc}")
+    nb = neighbours_table(maps, query, k, control_label=screen.control_label,
+                          known=known_partners(pairs, query, truth_rel))
+    if nb.empty:
+        st.info(f"{query} is not in any map (a control, or not a perturbation of this screen).")
+    else:
+        st.caption("Rank 1 = the most similar perturbation; ★ = a known partner of "
+                   f"{query} in any source. A model whose list carries more ★ than the baselines' relates "
+                   "this gene to its partners through what it learned.")
+        ui.table(neighbours_wide(nb), f"neighbours_{query}", key="rel_neighbours")
+        with st.expander("Cosine similarities and the sources of each known partner"):
+            ui.table(nb, f"neighbours_{query}_long", key="rel_neighbours_long")
 
 pair = urlstate.decode_pair(ui.url_get("pair"))
 st.divider()

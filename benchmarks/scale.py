@@ -162,8 +162,11 @@ def ray_check(screen, workers: list[int], names: list[str]) -> dict:
             wall = time.perf_counter() - t0
         finally:
             ray.shutdown()
-        (ta, da), (tb, db) = stamps[0], stamps[-1]
-        out[w] = {"pipeline_sites_per_s": (db - da) / max(tb - ta, 1e-9), "call_s": wall, "sites": screen.n_sites}
+        # From the call's start to the last site: actor start-up (building the network) included,
+        # Ray's own start-up (connect above) not. Progress stamps come per batch, so a rate between
+        # the first and last stamp would miss the first batch entirely.
+        tb, db = stamps[-1]
+        out[w] = {"pipeline_sites_per_s": db / max(tb - t0, 1e-9), "call_s": wall, "sites": screen.n_sites}
     return out
 
 

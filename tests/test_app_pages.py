@@ -195,8 +195,23 @@ def test_embeddings_without_any_embedding(standin, tmp_path):
 
 
 # -- Recall ------------------------------------------------------------------------------------------
+def test_recall_forest_is_the_default_view(standin):
+    at = app(standin, PAGES[1])
+    no_error(at)
+    assert at.radio(key="rec_view").value == "Forest plot"
+    figs = [chart_json(c) for c in charts(at)]
+    forest, dumbbell = figs[0], figs[1]  # raw forest, then raw -> density-adjusted dumbbell
+    rec = pd.read_csv(standin / "results" / "recall.csv", keep_default_na=False)
+    want = rec[(rec.threshold == "0.05_0.95") & (rec.adjusted_for == "") & (rec.mechanism == "")]
+    pts = [t for t in forest["data"] if t.get("x") and t["x"][0] is not None]
+    assert len(pts) == len(want)
+    assert "best baseline" in forest["layout"]["title"]["text"]
+    assert "adjusted for density" in dumbbell["layout"]["annotations"][-1]["text"]
+
+
 def test_recall_bars_follow_widgets(standin):
     at = app(standin, PAGES[1])
+    at.radio(key="rec_view").set_value("Grouped bars").run()
     no_error(at)
     fig = chart_json(charts(at)[0])
     bars = [t for t in fig["data"] if t["type"] == "bar"]

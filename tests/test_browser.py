@@ -188,3 +188,60 @@ def test_every_page_and_a_lasso(page, server, dataset):
     assert pg.locator('[data-testid="stImage"]').count() >= 3
     assert pg.locator(".js-plotly-plot").count() == 1
     shot(pg, "6_relationships_pair")
+
+
+@pytest.fixture(scope="module")
+def profiles_dataset(tmp_path_factory):
+    from profiles_dataset import build_profiles_dataset
+
+    return build_profiles_dataset(tmp_path_factory.mktemp("browser_profiles") / "prof")
+
+
+def test_every_page_on_a_profiles_only_dataset(page, server, profiles_dataset):
+    """A compound screen distributed as profiles (no images): every page renders without an
+    exception box, says in one line that there are no images, and shows the MOA section."""
+    pg, ds = page, profiles_dataset
+    pg.goto(f"{server}/?dataset={ds}")
+    pg.get_by_text("Scorecard: each model beside the baselines").wait_for()
+    settle(pg)
+    pg.locator('[data-testid="stDataFrame"]').first.wait_for()
+    pg.get_by_text("MOA / target retrieval").first.wait_for()
+    no_exception(pg, "Home (profiles)")
+    assert pg.get_by_text("Channels: none (profiles only").count() == 1
+    shot(pg, "p1_home")
+    pg.get_by_role("tab", name="Plates and example wells").click()
+    pg.get_by_text("No images to show").first.wait_for()
+    assert pg.locator('[data-testid="stImage"]').count() == 0
+    shot(pg, "p1b_home_plates")
+    pg.get_by_role("tab", name="Computed / missing").click()
+    pg.get_by_text("not applicable: no images").first.wait_for()
+    shot(pg, "p1c_home_status")
+
+    nav(pg, "Embeddings")
+    pg.get_by_text("Draw a lasso").wait_for()
+    no_exception(pg, "Embeddings (profiles)")
+    shot(pg, "p2_embeddings")
+
+    nav(pg, "Recall")
+    pg.get_by_text("Recall of known relationships").first.wait_for()
+    pg.get_by_text("MOA / target retrieval").first.wait_for()
+    settle(pg)
+    no_exception(pg, "Recall (profiles)")
+    shot(pg, "p4_recall")
+
+    nav(pg, "Confounders")
+    pg.get_by_text("Plate leakage").wait_for()
+    no_exception(pg, "Confounders (profiles)")
+    shot(pg, "p5_confounders")
+
+    import pandas as pd
+
+    pairs = pd.read_parquet(ds / "results" / "pairs.parquet")
+    a, b = pairs["entity1"].iloc[0], pairs["entity2"].iloc[0]
+    pg.goto(f"{server}/relationships?dataset={ds}&pair={a},{b}")
+    pg.get_by_text(f"{a} – {b}").wait_for()
+    settle(pg)
+    pg.get_by_text("No images to show").first.wait_for()
+    no_exception(pg, "Relationships with a pair (profiles)")
+    assert pg.locator('[data-testid="stImage"]').count() == 0
+    shot(pg, "p6_relationships_pair")

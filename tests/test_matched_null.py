@@ -305,3 +305,72 @@ def test_unseen_seed_results_files_carry_null_model_and_bins(unseen_demo):
 
     p = read_results(read_screen(root, check_images=False), tables=["pairs"])["pairs"]
     assert set(p.null_model) == {"all"}
+
+
+# -- what the dashboard says ---------------------------------------------------------------------
+
+
+def _recall_rows():
+    rows = []
+    def add(emb, null_model, adj, rec, reason=""):
+        rows.append(dict(embedder=emb, source="planted", threshold="0.05/0.95", recall=rec, ci_low=rec - 0.03,
+                         ci_high=rec + 0.03, adjusted_for=adj, mechanism="", n_pairs=100, null_size=1000,
+                         null_model=null_model, reason=reason))
+    # cell_count: density drives it; matched and regression agree on chance
+    add("cell_count", "all", "", 0.37); add("cell_count", "all", "density", 0.08); add("cell_count", "matched:density", "", 0.09)
+    # pixel_stats: the regression leaves it high, the matched null removes it: they disagree
+    add("pixel_stats", "all", "", 0.67); add("pixel_stats", "all", "density", 0.60); add("pixel_stats", "matched:density", "", 0.10)
+    add("morphology", "all", "", 0.54); add("morphology", "all", "density", 0.55); add("morphology", "matched:density", "", 0.60)
+    return pd.DataFrame(rows)
+
+
+def test_null_model_table_and_findings_agree_and_disagree():
+    from bioviz.dashboard import nulls
+    from bioviz.dashboard.findings import matched_null_findings
+
+    rec = _recall_rows()
+    t = nulls.null_model_table(rec, threshold="0.05_0.95", source="planted", matched="matched:density")
+    assert t.groupby("embedder").size().eq(3).all()
+    assert list(t[t.embedder == "cell_count"]["null"]) == ["all pairs", "adjusted for density", "matched:density"]
+    cmp_ = nulls.compare_nulls(t).set_index("embedder")
+    assert cmp_.loc["cell_count", "agree"] == True and cmp_.loc["pixel_stats", "agree"] == False  # noqa: E712
+    notes = nulls.findings(rec, threshold="0.05/0.95")
+    cc = [n for n in notes if "cell_count" in n]
+    assert cc and "0.09 under the matched:density null" in cc[0] and "agrees (0.08)" in cc[0]
+    px = [n for n in notes if "pixel_stats" in n]
+    assert px and "disagree by 0.50" in px[0]
+    mo = [n for n in notes if "morphology" in n]
+    assert mo and "keeps its recall beyond the confounder" in mo[0] and "0.60 under the matched:density" in mo[0]
+    assert matched_null_findings(rec, threshold="0.05/0.95")  # Home's wrapper says the same
+    assert matched_null_findings(rec[rec.null_model == "all"], threshold="0.05/0.95") == []
+
+
+def test_findings_name_the_reason_when_a_matched_null_has_no_number():
+    from bioviz.dashboard import nulls
+
+    rec = _recall_rows()
+    rec.loc[rec.null_model == "matched:density", "recall"] = np.nan
+    rec.loc[rec.null_model == "matched:density", "reason"] = "too few pairs for a matched null: 435 null pairs"
+    notes = nulls.findings(rec, threshold="0.05/0.95")
+    assert notes == ["No matched:density null for planted: too few pairs for a matched null: 435 null pairs."]
+
+
+def test_matched_cell_histogram_holds_the_pairs_of_that_cell():
+    from bioviz.dashboard import nulls
+
+    obs, conf = _screen_tables(n_pert=60, reps=3)
+    rng = np.random.default_rng(1)
+    labels = [f"G{i}" for i in range(60)]
+    prof = pd.DataFrame(rng.normal(size=(60, 6)), columns=[f"f{i}" for i in range(6)])
+    prof.insert(0, "perturbation", labels)
+    cell = nulls.matched_cell(prof, obs, conf, "NT", "matched:density", {"density": 3}, "G1", "G2")
+    levels, _ = mn.perturbation_levels(obs, conf, "NT", labels, ["density"])
+    b = mn.quantile_bins(levels["density"], 3)
+    k = np.bincount(b)
+    lo, hi = sorted((b[1], b[2]))
+    assert cell["size"] == (k[lo] * (k[lo] - 1) // 2 if lo == hi else k[lo] * k[hi])
+    assert cell["cell"] == f"density bins {lo + 1}&{hi + 1} of 3"
+    x = prof[[f"f{i}" for i in range(6)]].to_numpy()
+    assert cell["value"] == pytest.approx(x[1] @ x[2] / np.linalg.norm(x[1]) / np.linalg.norm(x[2]))
+    assert 0 <= cell["percentile"] <= 100 and len(cell["values"]) == cell["size"]
+    assert nulls.matched_cell(prof, obs, conf, "NT", "matched:density", {"density": 3}, "G1", "NOPE") is None

@@ -163,3 +163,20 @@ def test_unreachable_address_one_line_nothing_written(tiny, tmp_path):
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and address in lines[0] and "cannot reach" in lines[0], r.stderr
     assert not (root / "embeddings").exists()
+
+
+def test_corrupt_image_same_one_line_error(tiny, tmp_path, local_ray):
+    from bioviz.embed.ray_engine import embed_ray
+    from bioviz.errors import BiovizError
+    from bioviz.screen import read_screen
+
+    root = _copy(tiny, tmp_path / "bad")
+    scr = read_screen(root)
+    bad = scr.image_path(scr.obs["well_id"].iloc[100], scr.channels[0])
+    bad.write_bytes(b"not a png")
+    scr = read_screen(root)
+    with pytest.raises(BiovizError) as err:
+        embed_ray(scr, ["pixel_stats"], confounders=False)
+    msg = str(err.value)
+    assert "\n" not in msg and bad.name in msg and "could not be read" in msg, msg
+    assert not (scr.embeddings_dir / "pixel_stats.parquet").exists()

@@ -580,7 +580,7 @@ def suite_rows(
             "pval": res["pval"], "null": nc.description, "null_size": len(nc.null_perts),
             "note": np.where(res["avgcossim"].isna(), "one well: no replicate cosine", ""),
         }, columns=CONSISTENCY_COLUMNS)
-    except NotApplicable as exc:
+    except BenchmarkError as exc:  # NotApplicable, or a screen efaar cannot score (said, not raised)
         out["consistency"] = not_applicable_row(CONSISTENCY_COLUMNS, embedder, str(exc), null=nc.description,
                                                 null_size=len(nc.null_perts))
     # magnitude: the null must not be part of the control sample it is measured against
@@ -602,13 +602,13 @@ def suite_rows(
             "null": nm.description, "null_size": len(nm.null_perts), "n_controls": res.attrs.get("n_controls"),
             "note": np.where(res["edist"].isna(), f"fewer than {MIN_MAGNITUDE_WELLS} wells", ""),
         }, columns=MAGNITUDE_COLUMNS)
-    except NotApplicable as exc:
+    except BenchmarkError as exc:  # NotApplicable, or a screen efaar cannot score (said, not raised)
         out["magnitude"] = not_applicable_row(MAGNITUDE_COLUMNS, embedder, str(exc), null=nm.description,
                                               null_size=len(nm.null_perts))
     try:
         res = cluster_benchmark(map_features, map_labels, min_genes=min_genes)
         res = res.assign(embedder=embedder, genes=res["genes"].map(" ".join), note="")
         out["cluster"] = res[CLUSTER_COLUMNS]
-    except NotApplicable as exc:
+    except BenchmarkError as exc:  # NotApplicable, or a screen efaar cannot score (said, not raised)
         out["cluster"] = not_applicable_row(CLUSTER_COLUMNS, embedder, str(exc))
     return out

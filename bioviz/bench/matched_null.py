@@ -97,6 +97,23 @@ def _standardise_on_controls(values: np.ndarray, batch: np.ndarray, ctrl: np.nda
     return out
 
 
+def _whiten_on_controls(z: np.ndarray, batch: np.ndarray, ctrl: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Several channels: standardised on the controls' covariance too (ZCA per batch), so channels
+    that move together in controls (all stains dim when cells are sparse) count once. The maps are
+    built the same way (PCA on controls, then scaled), so the levels' geometry is the map's."""
+    out = np.empty_like(z)
+    for b in pd.unique(batch):
+        m = batch == b
+        c = m & ctrl
+        ref = z[c] if c.sum() > z.shape[1] else z[ctrl] if ctrl.sum() > z.shape[1] else z
+        cov = np.cov(ref, rowvar=False)
+        w, v = np.linalg.eigh(cov)
+        keep = w > eps * max(w.max(), eps)
+        out[m] = 0.0
+        out[m] = (z[m] - ref.mean(axis=0)) @ v[:, keep] @ np.diag(1 / np.sqrt(w[keep])) @ v[:, keep].T
+    return out
+
+
 def perturbation_levels(obs: pd.DataFrame, confounders: pd.DataFrame | None, control, labels,
                         names=MATCHABLE) -> tuple[dict, dict[str, str]]:
     """Each perturbation's level per confounder, aligned to ``labels`` (the map's rows).
@@ -157,6 +174,8 @@ def perturbation_levels(obs: pd.DataFrame, confounders: pd.DataFrame | None, con
         if name == "density":
             v = np.log1p(np.clip(v, 0, None))
         z = _standardise_on_controls(v, batch, ctrl)
+        if z.shape[1] > 1:
+            z = _whiten_on_controls(z, batch, ctrl)
         lev = pd.DataFrame(z).groupby(pert).mean().reindex(labels).to_numpy()
         if np.isnan(lev).any():
             missing = labels[np.isnan(lev).any(axis=1)][0]

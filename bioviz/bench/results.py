@@ -28,11 +28,15 @@ FILES = {
     "activity": "activity.csv",
     "comparisons": "comparisons.csv",
     "retrieval": "retrieval.csv",
+    "consistency": "consistency.csv",
+    "magnitude": "magnitude.csv",
+    "cluster": "cluster.csv",
     "model_only": "model_only.csv",
     "summary": "summary.json",
 }
-# Written only when the screen has what they need (retrieval: moa/target labels).
-OPTIONAL = frozenset({"retrieval", "model_only"})
+# Written only when the screen has what they need (retrieval: moa/target labels; the efaar suite:
+# control wells) - results folders written before them stay complete.
+OPTIONAL = frozenset({"retrieval", "consistency", "magnitude", "cluster", "model_only"})
 # Pairs columns that repeat per threshold label (e.g. recalled_0.05_0.95).
 PER_THRESHOLD = ("recalled_{threshold}", "also_recalled_{threshold}")
 
@@ -128,6 +132,42 @@ COLUMNS: dict[str, dict[str, str]] = {
         "ci_high": "95% bootstrap CI, upper end",
         "n": "queries (nn_*) or MOAs (mean_map, fraction_significant) scored",
     },
+    # bench.efaar_suite: efaar-benchmarking 1.0's other benchmarks, on the recall maps' recipe
+    "consistency": {
+        "embedder": "embedder name",
+        "perturbation": "perturbation ('' on a not-applicable row)",
+        "avgcossim": "mean cosine similarity of the perturbation's replicate wells (efaar's "
+                     "pert_signal_consistency_benchmark)",
+        "pval": "share of null perturbations whose replicate mean cosine is at least as high",
+        "null": "which null: negative-control pseudo-perturbations (control wells in groups of the replicate "
+                "count) or a user list of non-expressed genes",
+        "null_size": "null perturbations",
+        "note": "'' = scored; 'not applicable: <why>' (no number), or why this perturbation has none",
+    },
+    "magnitude": {
+        "embedder": "embedder name",
+        "perturbation": "perturbation ('' on a not-applicable row)",
+        "edist": "energy distance of the perturbation's wells to the control sample (efaar's "
+                 "pert_signal_magnitude_benchmark, geomloss x2)",
+        "pval": "share of null perturbations farther from the controls",
+        "null": "which null (as in consistency); control pseudo-perturbations come from half the control wells, "
+                "the reference sample from the other half",
+        "null_size": "null perturbations",
+        "n_controls": "control wells in the reference sample (at most 1,000, as efaar)",
+        "note": "'' = scored; 'not applicable: <why>' (efaar needs 5 wells per perturbation), or why none",
+    },
+    "cluster": {
+        "embedder": "embedder name",
+        "cluster": "CORUM complex ('' on a not-applicable row)",
+        "within_cossim_mean": "mean cosine of the complex's genes with each other in the map (efaar's cluster_benchmark)",
+        "between_cossim_mean": "mean cosine of the complex's genes with every other gene of the map",
+        "cluster_size": "complex genes in the map (at least 10, efaar's default)",
+        "not_cluster_size": "other genes of the map",
+        "ks_stat": "two-sample Kolmogorov-Smirnov statistic, within against between cosines",
+        "ks_pval": "its p-value (scipy ks_2samp, as efaar)",
+        "genes": "space-joined complex genes in the map",
+        "note": "'' = scored; 'not applicable: <why>' (no complex has 10 genes in the map)",
+    },
 }
 _STR, _F, _I, _B = str, float, int, bool
 COL_DTYPES: dict[str, dict[str, type]] = {
@@ -146,9 +186,14 @@ COL_DTYPES: dict[str, dict[str, type]] = {
     "model_only": dict(embedder=_STR, source=_STR, threshold=_STR, count=_I, chance_mean=_F, chance_low=_F,
                        chance_high=_F, n_permutations=_I, baselines=_STR),
     "retrieval": dict(embedder=_STR, label=_STR, level=_STR, metric=_STR, value=_F, ci_low=_F, ci_high=_F, n=_I),
+    "consistency": dict(embedder=_STR, perturbation=_STR, avgcossim=_F, pval=_F, null=_STR, null_size=_I, note=_STR),
+    "magnitude": dict(embedder=_STR, perturbation=_STR, edist=_F, pval=_F, null=_STR, null_size=_I, n_controls=_I,
+                      note=_STR),
+    "cluster": dict(embedder=_STR, cluster=_STR, within_cossim_mean=_F, between_cossim_mean=_F, cluster_size=_I,
+                    not_cluster_size=_I, ks_stat=_F, ks_pval=_F, genes=_STR, note=_STR),
 }
 # Columns where an empty string carries meaning ('' = raw / all pairs): CSV would read them as NaN.
-EMPTY_MEANS = ("adjusted_for", "mechanism", "reason", "null_cell")
+EMPTY_MEANS = ("adjusted_for", "mechanism", "reason", "null_cell", "note")
 # The all-pairs null (bench.matched_null.NULL_ALL): rows written before null_model existed are this.
 NULL_ALL = "all"
 HAS_NULL_MODEL = ("recall", "pairs", "comparisons")
@@ -282,7 +327,8 @@ def describe_markdown() -> str:
                          "kept and dropped per embedder, and which embedders had nothing left).")
             continue
         opt = {"retrieval": " (only when the screen has moa/target labels)",
-               "model_only": " (only when a model is benchmarked)"}.get(name, "")
+               "model_only": " (only when a model is benchmarked)"}.get(
+            name, " (only when the screen has control wells)" if name in OPTIONAL else "")
         lines.append(f"- `{fname}`{opt}:")
         for col, meaning in COLUMNS[name].items():
             lines.append(f"  - `{col}` ({COL_DTYPES[name][col].__name__}): {meaning}")

@@ -9,11 +9,12 @@ import pandas as pd
 
 from ..errors import BenchmarkError
 from . import activity as act
+from . import efaar_suite
 from .adjust import DENSITY_DEGREE, NEGLIGIBLE, adjust as adjust_for, check_confounder, parse_adjust
 from .attribution import attribute, attribution_baselines, chance_alone, embedder_kind, is_baseline
 from .bootstrap import bootstrap_ci, holm, pair_clusters, paired_bootstrap_pvalue
 from .cka import linear_cka
-from .maps import align, build_map, feature_columns, normalize_embedding
+from .maps import aggregate, align, build_map, feature_columns, normalize_embedding
 from .probes import confounder_probes, ridge_r2_many
 from .recall import DEFAULT_THRESHOLDS, known_relationship_recall, normalize_thresholds, threshold_label
 from .results import write_results
@@ -137,6 +138,7 @@ def run_benchmark(
     seed: int = 0,
     progress=None,
     matched_null=None,
+    null_genes=None,
 ) -> dict:
     """Benchmark ``embedders`` (default: all cached) of ``screen``; write results; return summary.
 
@@ -145,6 +147,8 @@ def run_benchmark(
     ``matched_null``: confounder-matched nulls (``bench.matched_null.parse_matched``: ``density``,
     ``density,plate``, ``density+intensity``); their rows carry ``null_model`` ``matched:<names>``,
     the all-pairs rows ``all``.
+    ``null_genes``: genes not expressed in the cell type, the null of the consistency and magnitude
+    benchmarks (efaar's); without them the null is made of control wells (bench.efaar_suite).
     """
     t0 = time.time()
     say = progress or (lambda msg: None)
@@ -324,6 +328,7 @@ def run_benchmark(
 
     # -- well-level diagnostics (raw embeddings) -------------------------------------------------
     probe_rows, cka_rows, act_frames = [], [], []
+    suite_frames: dict[str, list] = {"consistency": [], "magnitude": [], "cluster": []}
     wells = {}
     for name, emb in embs.items():
         x, meta = align(emb, obs)
@@ -337,10 +342,18 @@ def run_benchmark(
                 p = confounder_probes(x, c, seed=seed)
                 p.insert(0, "embedder", name)
                 probe_rows.append(p)
-        if with_activity and has_control:
-            say(f"activity: {name}")
+        if has_control:
+            # efaar's consistency / magnitude on the normalised wells, cluster on their map: the
+            # recall maps' recipe (build_map = this normalisation, then aggregate)
+            say(f"consistency, magnitude, complexes: {name}")
             is_ctrl = meta["perturbation"].astype(str).to_numpy() == control
             z = normalize_embedding(x, is_ctrl, meta["batch"].to_numpy() if "batch" in meta else None, method)
+            feats, perts = aggregate(z, meta["perturbation"], aggregation, drop=(control,))
+            for key, df in efaar_suite.suite_rows(name, z, meta["perturbation"], control, feats, perts,
+                                                  null_genes=null_genes, seed=seed).items():
+                suite_frames[key].append(df)
+        if with_activity and has_control:
+            say(f"activity: {name}")
             for fn in (act.phenotypic_activity, act.replicate_consistency):
                 try:
                     a = fn(z, meta["perturbation"], is_ctrl, null_size=null_size, seed=seed)
@@ -397,8 +410,11 @@ def run_benchmark(
         "matched_null": matched_info,
         "seconds": round(time.time() - t0, 1),
     }
+    suite = {k: pd.concat(v, ignore_index=True) for k, v in suite_frames.items() if v}
+    summary["efaar_suite"] = {k: sorted({n for n in v["note"] if n.startswith("not applicable")}) for k, v in suite.items()}
     write_results(screen, dict(recall=recall, pairs=pairs_out, probes=probes, cka=cka, activity=activity,
-                               comparisons=comparisons, retrieval=retrieval, model_only=model_only), summary, out=out)
+                               comparisons=comparisons, retrieval=retrieval, model_only=model_only, **suite),
+                  summary, out=out)
     return summary
 
 

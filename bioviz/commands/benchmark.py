@@ -58,6 +58,9 @@ def run(args) -> int:
           f"({len(summary['embedders'])} embedders, {summary['seconds']} s)")
     for src, why in summary.get("skipped_sources", {}).items():
         print(f"notice: {src} skipped: {why.split(': ', 1)[-1]}")
+    for bench, whys in summary.get("efaar_suite", {}).items():  # consistency / magnitude / cluster
+        for why in whys:
+            print(f"{bench}: {why}")
     for w in summary["warnings"]:
         print(f"warning: {w}", file=sys.stderr)
     return 0

@@ -100,18 +100,17 @@ def _no_layout(p) -> int:
 
 
 def _next_steps(res) -> None:
-    emb = "precomputed" if not res.channels else "pixel_stats,cell_count"
-    print(f"next: bioviz info --dataset {res.root} && bioviz embed --dataset {res.root} --embedders {emb}")
+    # 'all' = every embedder that applies: image ones when there are images, plus the precomputed
+    # table the import registered in dataset.json.
+    print(f"next: bioviz info --dataset {res.root} && bioviz embed --dataset {res.root} --embedders all "
+          f"&& bioviz benchmark --dataset {res.root}")
 
 
 def _rxrx3_core(args) -> int:
     from ..importers import import_rxrx3_core
 
-    res = import_rxrx3_core(args.metadata, args.out, embeddings=args.embeddings, images=args.images, name=args.name)
-    if args.embeddings:
-        print(f"next: bioviz embed --dataset {res.root} --embedders precomputed   (OpenPhenom, kind model)")
-    else:
-        _next_steps(res)
+    _next_steps(import_rxrx3_core(args.metadata, args.out, embeddings=args.embeddings, images=args.images,
+                                  name=args.name))
     return 0
 
 

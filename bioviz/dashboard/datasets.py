@@ -213,9 +213,28 @@ def plate_leakage(probes: pd.DataFrame, n_plates: int) -> pd.DataFrame:
 def retrieval_wide(retrieval: pd.DataFrame) -> pd.DataFrame:
     """retrieval.csv (long: embedder, label, metric, value) as one row per embedder, one column
     per ``label: metric``."""
-    wide = retrieval.pivot_table(index="embedder", columns=["label", "metric"], values="value")
-    wide.columns = [f"{a}: {b}" for a, b in wide.columns]
+    if "level" not in retrieval:
+        retrieval = retrieval.assign(level="well")
+    wide = retrieval.pivot_table(index="embedder", columns=["label", "level", "metric"], values="value")
+    # 'moa: nn_accuracy' for well level (as before levels), 'moa treatment: nn_accuracy' otherwise
+    wide.columns = [f"{a}{'' if lev == 'well' else ' ' + lev}: {b}" for a, lev, b in wide.columns]
     return wide.reset_index()
+
+
+def retrieval_cis(retrieval: pd.DataFrame) -> pd.DataFrame:
+    """Nearest-neighbour accuracy and mAP with their 95% CIs and chance, one row per embedder,
+    label and level (models first): the MOA section's table."""
+    r = retrieval if "level" in retrieval else retrieval.assign(level="well", ci_low=np.nan, ci_high=np.nan)
+    keep = r[r["metric"].isin(["nn_accuracy", "mean_map"])]
+    out = keep.pivot_table(index=["embedder", "label", "level"], columns="metric", values=["value", "ci_low", "ci_high"])
+    out.columns = [f"{m}" if v == "value" else f"{m} {v.replace('ci_', 'CI ')}" for v, m in out.columns]
+    chance = r[r["metric"] == "nn_chance"].set_index(["embedder", "label", "level"])["value"].rename("nn_chance")
+    out = out.join(chance).reset_index()
+    order = {e: i for i, e in enumerate(models_first(out["embedder"]))}
+    cols = ["embedder", "label", "level"] + [c for c in ("nn_accuracy", "nn_accuracy CI low", "nn_accuracy CI high",
+                                                         "nn_chance", "mean_map", "mean_map CI low", "mean_map CI high")
+                                             if c in out]
+    return out.sort_values(["label", "level", "embedder"], key=lambda s: s.map(order) if s.name == "embedder" else s)[cols]
 
 
 def comparisons_at(comparisons: pd.DataFrame, threshold: str, adjusted=("",)) -> pd.DataFrame:

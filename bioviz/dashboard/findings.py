@@ -87,3 +87,72 @@ def truth_findings(pairs: pd.DataFrame, *, threshold: str = "0.05_0.95", source:
                              f"{m['chance_mean']:.1f} would be, 95% range {m['chance_low']:.0f}-{m['chance_high']:.0f}")
                 notes.append(line + ".")
     return notes
+
+
+def matched_null_findings(recall: pd.DataFrame | None, *, threshold: str) -> list[str]:
+    """Sentences on the confounder-matched nulls (``dashboard.nulls.findings``): the matched null is
+    cited as the main evidence where it and the regression adjustment agree, and each disagreement
+    is named. On a simulated screen they speak of the planted pairs of the matched confounder's
+    mechanism (planted density pairs under matched:density), else of every pair of the first source."""
+    from .nulls import findings, matched_models
+
+    if recall is None or not matched_models(recall):
+        return []
+    notes = []
+    planted = "planted" in set(recall["source"])
+    for m in matched_models(recall):
+        first = m.removeprefix("matched:").split("+")[0]
+        mech = first if planted and first in set(recall["mechanism"]) else ""
+        one = recall[(recall["null_model"].isin(["all", m]))]
+        notes += [n.replace("(planted)", f"(planted {mech} pairs)") if mech else n
+                  for n in findings(one, threshold=threshold, mechanism=mech)]
+    return notes
+
+
+
+# Baselines that know nothing but where a well sits (plate_layout) or nothing at all (random).
+LAYOUT_BASELINES = ("plate_layout", "random")
+
+
+def layout_confounding(recall: pd.DataFrame | None, retrieval: pd.DataFrame | None = None) -> list[str]:
+    """Sentences when ``plate_layout`` or ``random`` reaches a model's score within the model's 95% CI
+    (baseline score >= the model's CI low end) on any metric: recall of any source and threshold
+    (raw, all pairs) or MOA/target retrieval (nearest-neighbour accuracy, mAP) at any level.
+    Then the benchmark is confounded with plate layout: these scores cannot tell biology from
+    where wells sit."""
+    metrics = []  # (metric label, {embedder: (value, ci_low, ci_high)})
+    if recall is not None and len(recall):
+        r = recall.copy()
+        for c in ("adjusted_for", "mechanism"):
+            r[c] = r[c].astype(object).where(r[c].notna(), "").astype(str)
+        if "null_model" in r:
+            r = r[r["null_model"].astype(str) == "all"]
+        r = r[(r["adjusted_for"] == "") & (r["mechanism"] == "")]
+        for (src, th), g in r.groupby(["source", "threshold"], sort=False):
+            th = str(th).replace("_", "/")
+            metrics.append((f"recall of {src} at {th}",
+                            {e: (v, lo, hi) for e, v, lo, hi in zip(g["embedder"], g["recall"], g["ci_low"], g["ci_high"])}))
+    if retrieval is not None and len(retrieval) and "ci_low" in retrieval:
+        t = retrieval[retrieval["metric"].isin(["nn_accuracy", "mean_map"])]
+        level = t["level"] if "level" in t else pd.Series("well", index=t.index)
+        for (lab, lev, met), g in t.assign(level=level).groupby(["label", "level", "metric"], sort=False):
+            what = "nearest-neighbour accuracy" if met == "nn_accuracy" else "mAP"
+            metrics.append((f"{lab} {what} ({lev} level)",
+                            {e: (v, lo, hi) for e, v, lo, hi in zip(g["embedder"], g["value"], g["ci_low"], g["ci_high"])}))
+    notes = []
+    models = sorted({e for _, d in metrics for e in d if embedder_kind(e) == "model"})
+    for m in models:
+        for b in LAYOUT_BASELINES:
+            hits = [(label, d[b][0], d[m]) for label, d in metrics
+                    if m in d and b in d and pd.notna(d[m][1]) and pd.notna(d[b][0]) and d[b][0] >= d[m][1]]
+            if not hits:
+                continue
+            n = sum(1 for _, d in metrics if m in d and b in d)
+            label, bv, (mv, lo, hi) = hits[0]
+            notes.append(
+                f"**{b}** reaches **{m}**'s score within its 95% CI on {len(hits)} of {n} metrics (e.g. {label}: "
+                f"{bv:.3f} vs {mv:.3f} [{lo:.3f}, {hi:.3f}]): **the benchmark is confounded with plate layout** "
+                + ("(a map of well positions alone scores as well)" if b == "plate_layout"
+                   else "(random features score as well, so these metrics cannot separate the model from noise)")
+                + ".")
+    return notes

@@ -92,19 +92,31 @@ def _pair_numbers(pairs: pd.DataFrame, threshold: str, model: str | None, best_b
             if also in p.columns:
                 out["morph_alone"] = int((morph[flag].astype(bool) & (morph[also] == "alone")).sum())
     if model and also in p.columns:
-        alone = p[(p["embedder"] == model) & p[flag].astype(bool) & (p[also] == "alone")].copy()
+        alone = model_only_examples(p, threshold, model)
         out["model_only"] = int(len(alone))
         if len(alone):
-            alone["ext"] = (alone["percentile"] - 50).abs()
-            # a planted-morphology pair when there is one: the model's own signal, not a confounder's
-            alone["morph"] = alone["mechanism"].eq("morphology") if "mechanism" in alone.columns else False
-            r = alone.sort_values(["morph", "ext", "entity1", "entity2"], ascending=[False, False, True, True]).iloc[0]
+            r = alone.iloc[0]
             out.update(pair_a=r["entity1"], pair_b=r["entity2"], pair_pct=float(r["percentile"]),
                        pair_mechanism=str(r.get("mechanism", "") or ""))
             if best_baseline:
                 bb = p[(p["embedder"] == best_baseline) & (p["entity1"] == r["entity1"]) & (p["entity2"] == r["entity2"])]
                 out["pair_base_pct"] = float(bb["percentile"].iloc[0]) if len(bb) else float("nan")
     return out
+
+
+def model_only_examples(pairs: pd.DataFrame, threshold: str, model: str) -> pd.DataFrame:
+    """Known pairs ``model`` recalls and no baseline does (``also_recalled`` = alone), clearest
+    first: planted-morphology pairs first when the screen has them (the model's own signal, not a
+    confounder's), then by how far the model's percentile is from the middle, then by name.
+    ``pairs``: normalised raw rows (percentiles in percent)."""
+    flag = f"recalled_{threshold.replace('/', '_')}"
+    also = f"also_{flag}"
+    if flag not in pairs.columns or also not in pairs.columns:
+        return pairs.iloc[:0]
+    a = pairs[(pairs["embedder"] == model) & pairs[flag].astype(bool) & (pairs[also] == "alone")].copy()
+    a["ext"] = (a["percentile"] - 50).abs()
+    a["morph"] = a["mechanism"].eq("morphology") if "mechanism" in a.columns else False
+    return a.sort_values(["morph", "ext", "entity1", "entity2"], ascending=[False, False, True, True]).reset_index(drop=True)
 
 
 def _f(x, fmt="{:.2f}") -> str:
@@ -161,10 +173,13 @@ def split_guide(text: str) -> tuple[str, str, str]:
     return text[:i + len(BEGIN)], text[i + len(BEGIN):j].strip("\n"), text[j:]
 
 
-def render_guide(screen=None, path: Path = GUIDE) -> str:
+def render_guide(screen=None, path: Path = GUIDE, *, drop_title: bool = False) -> str:
     """The guide's Markdown with the worked example made from ``screen``'s results (the file's
-    own demo numbers when no screen or no results)."""
+    own demo numbers when no screen or no results); ``drop_title``: without the file's first
+    ``# `` heading (the page has its own title)."""
     text = path.read_text()
+    if drop_title and text.startswith("# "):
+        text = text.split("\n", 1)[1]
     before, example, after = split_guide(text)
     if screen is not None:
         n = guide_numbers(screen)

@@ -58,10 +58,13 @@ def activity_sentence(table: pd.DataFrame, perturbation: str) -> str:
     models = [e for e in active["embedder"] if embedder_kind(e) == "model"]
     if not len(active):
         return (f"**{perturbation}** is not distinguishable from controls in any of the {n} maps (corrected p ≥ 0.05): "
-                "its neighbours below are likely noise.")
-    return (f"**{perturbation}** is active (corrected p < 0.05) in {len(active)} of {n} maps"
-            + (f", including the model(s) {', '.join(models)}" if models else ", but in no model")
-            + ": its phenotype is real, so its neighbours are worth reading.")
+                "read its neighbours below with care: they may be noise.")
+    if not models:
+        return (f"**{perturbation}** is active (corrected p < 0.05) in {len(active)} of {n} maps, all of them "
+                f"baselines ({', '.join(active['embedder'])}): it has a phenotype, but no model separates it from "
+                "controls, so read the models' neighbours with care (a ★ partner among them is still evidence).")
+    return (f"**{perturbation}** is active (corrected p < 0.05) in {len(active)} of {n} maps, including the "
+            f"model(s) {', '.join(models)}: its phenotype is real, so its neighbours are worth reading.")
 
 
 def top_k_similar(profiles: pd.DataFrame, query: str, k: int = 10, control_label: str | None = None) -> pd.DataFrame:

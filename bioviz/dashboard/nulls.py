@@ -27,13 +27,13 @@ def _confounders(label: str) -> list[str]:
     return label.removeprefix("matched:").split("+") if label.startswith("matched:") else []
 
 
-def matching_adjustment(recall: pd.DataFrame, matched: str) -> str | None:
+def matching_adjustment(recall: pd.DataFrame, matched: str, *, strict: bool = False) -> str | None:
     """The regression adjustment that answers the same question as ``matched`` (same confounders),
-    else the first adjustment present, else None."""
+    else (unless ``strict``) the first adjustment present, else None."""
     adj = [a for a in dict.fromkeys(recall["adjusted_for"].astype(str)) if a]
     want = _confounders(matched)
     same = [a for a in adj if sorted(a.split("+")) == sorted(want)]
-    return (same or adj or [None])[0]
+    return (same or ([] if strict else adj) or [None])[0]
 
 
 def null_model_table(recall: pd.DataFrame, *, threshold: str, source: str, matched: str,
@@ -94,7 +94,10 @@ def findings(recall: pd.DataFrame, *, threshold: str, source: str | None = None,
     chance = null_recall(str(threshold))
     notes = []
     for matched in models:
-        t = null_model_table(recall, threshold=threshold, source=source, matched=matched, mechanism=mechanism)
+        # agreement is only judged against the regression on the same confounders
+        same = matching_adjustment(recall, matched, strict=True) or ""
+        t = null_model_table(recall, threshold=threshold, source=source, matched=matched, mechanism=mechanism,
+                             adjusted=same)
         reasons = t[(t["null"] == matched) & (t["reason"].astype(str) != "")]["reason"] if "reason" in t else []
         if len(reasons):
             notes.append(f"No {matched} null for {source}: {reasons.iloc[0]}.")
@@ -107,10 +110,14 @@ def findings(recall: pd.DataFrame, *, threshold: str, source: str | None = None,
         disagree = cmp_[cmp_["agree"] == False]  # noqa: E712
         for _, r in agree.iterrows():
             drop = r["all_pairs"] - r["matched"]
-            if abs(drop) > AGREE:
+            if drop > AGREE:
                 notes.append(f"**{r['embedder']}** ({source}): {r['all_pairs']:.2f} against all pairs, "
                              f"**{r['matched']:.2f} under the {matched} null** (chance {chance:.2f}); "
                              f"{adj_name} agrees ({r['adjusted']:.2f}).")
+            elif r["kind"] == "model" or r["all_pairs"] > chance + AGREE:
+                notes.append(f"**{r['embedder']}** ({source}) keeps its recall beyond the confounder: "
+                             f"{r['all_pairs']:.2f} against all pairs, **{r['matched']:.2f} under the {matched} "
+                             f"null**; {adj_name} agrees ({r['adjusted']:.2f}).")
         for _, r in disagree.iterrows():
             notes.append(f"**{r['embedder']}** ({source}): the {matched} null ({r['matched']:.2f}) and "
                          f"{adj_name} ({r['adjusted']:.2f}) disagree by {abs(r['matched'] - r['adjusted']):.2f}; "
@@ -128,7 +135,8 @@ def findings(recall: pd.DataFrame, *, threshold: str, source: str | None = None,
 
 
 def pair_nulls(pairs: pd.DataFrame, source: str, a: str, b: str) -> pd.DataFrame:
-    """A known pair's percentile per embedder and null model (pairs.parquet with every null model):
+    """A known pair's percentile per embedder and null model (pairs.parquet with every null model,
+    as ``datasets.normalize_pairs`` shapes it: percentiles in percent):
     ``embedder, null_model, cosine, percentile (percent), cell``."""
     if pairs is None or "null_model" not in pairs:
         return pd.DataFrame(columns=["embedder", "null_model", "cosine", "percentile", "cell"])
@@ -136,7 +144,6 @@ def pair_nulls(pairs: pd.DataFrame, source: str, a: str, b: str) -> pd.DataFrame
     p = pairs[(pairs["source"] == source) & (pairs["adjusted_for"].astype(str) == "")]
     p = p[[{str(x).upper(), str(y).upper()} == key for x, y in zip(p["entity1"], p["entity2"])]]
     out = p[["embedder", "null_model", "cosine", "percentile"]].copy()
-    out["percentile"] = out["percentile"].astype(float) * 100
     out["cell"] = p["null_cell"].astype(str).to_numpy() if "null_cell" in p else ""
     return out.reset_index(drop=True)
 

@@ -57,12 +57,52 @@ class _Doc:
 
 CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1200px;margin:2em auto;color:#222}
-h1{margin-bottom:0}.muted{color:#666}.tblwrap{overflow-x:auto}
+h1{margin-bottom:0}.muted{color:#666}.warn{background:#fff4e5;border-left:4px solid #e8890c;padding:6px 10px}.tblwrap{overflow-x:auto}
 table.tbl{border-collapse:collapse;font-size:13px;margin:.5em 0}
 table.tbl th,table.tbl td{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right}
 table.tbl th{background:#f4f4f4}a.dl{font-size:12px}figure{display:inline-block;margin:4px}
 figure img{image-rendering:pixelated;width:200px}figcaption{font-size:11px;color:#555}
 """
+
+
+def _matched_nulls(doc, screen, th) -> None:
+    """The Recall page's three nulls side by side, Home's sentences on them, and the
+    Relationships drill-down's matched vs all-pairs percentile of each known pair."""
+    from ..bench import results
+    from ..plots.nulls import null_model_marks
+    from . import nulls
+    from .findings import matched_null_findings
+
+    res = results.read_results(screen, tables=["recall", "pairs"], null_model=None)
+    rec = ds.normalize_recall(res["recall"])
+    models = nulls.matched_models(rec)
+    if not models:
+        return
+    doc.h(2, "All pairs, regression adjustment and matched null")
+    doc.p("Each known pair judged three ways: against all pairs (efaar's null), after regressing the confounder "
+          "out, and only against pairs whose members share its confounder levels (docs/matched-null.md).")
+    for note in matched_null_findings(rec, threshold=th):
+        doc.p(note.replace("**", ""))
+    src = "planted" if "planted" in set(rec["source"]) else sorted(rec["source"].unique())[0]
+    for m in models:
+        t = nulls.null_model_table(rec, threshold=th, source=src, matched=m)
+        doc.h(3, f"{m} ({src})")
+        doc.fig(null_model_marks(t, th), f"recall_nulls_{m.replace(':', '_').replace('+', '_')}")
+        doc.table(t, f"recall_nulls_{m.replace(':', '_').replace('+', '_')}")
+    if res["pairs"] is not None:
+        p = ds.normalize_pairs(res["pairs"])
+        p = p[p["source"] == src]
+        wide = p.pivot_table(index=["entity1", "entity2", "embedder"], columns="null_model", values="percentile",
+                             aggfunc="first")
+        if len(models) and models[0] in wide.columns and "all" in wide.columns:
+            wide = wide.rename(columns={"all": "all-pairs percentile"}).reset_index()
+            wide.columns.name = None
+            cell = p[p["null_model"] == models[0]][["entity1", "entity2", "embedder", "null_cell"]]
+            wide = wide.merge(cell, on=["entity1", "entity2", "embedder"], how="left")
+            wide["shift"] = (wide[models[0]] - wide["all-pairs percentile"]).abs()
+            doc.h(3, f"Known pairs whose percentile moves most under {models[0]} ({src})")
+            doc.table(wide.sort_values("shift", ascending=False).head(200).drop(columns="shift"),
+                      f"pair_percentiles_{models[0].replace(':', '_').replace('+', '_')}")
 
 
 def build_report(root, *, umap: bool = True) -> str:
@@ -81,17 +121,110 @@ def build_report(root, *, umap: bool = True) -> str:
     doc.h(1, f"bioviz report: {s['name']}")
     doc.p(f"{s['sites']:,} wells on {s['plates']} plates; "
           + ", ".join(f"{v} {k}" for k, v in s["perturbations_by_type"].items())
-          + f"; channels {', '.join(s['channels'])}; dataset folder {s['path']}", "muted")
+          + (f"; channels {', '.join(s['channels'])}" if s["channels"] else "; no images (profiles only)")
+          + f"; dataset folder {s['path']}", "muted")
+    _story(doc, screen, res)
 
     rec = ds.normalize_recall(res["recall"])
     probes = res["probes"]
-    th = list(dict.fromkeys(rec["threshold"]))[0]
-    card = ds.scorecard(rec, probes, threshold=th)
-    doc.h(2, "Scorecard")
-    doc.p(f"Recall at the {th} thresholds (random null {ds.null_recall(th):.2f}); drop = raw minus "
-          f"adjusted recall ({card.attrs.get('adjusted') or 'no adjustment computed'}).")
-    doc.table(card, "scorecard")
+    from .findings import layout_confounding
 
+    doc.h(2, "Scorecard")
+    if rec.empty:
+        doc.p("No known-relationship recall: no relationship source matched a pair of this screen's perturbations "
+              "(gene tables on a compound screen); `bioviz benchmark --relationships moa` scores pairs sharing an MOA.")
+    else:
+        th = list(dict.fromkeys(rec["threshold"]))[0]
+        card = ds.scorecard(rec, probes, threshold=th)
+        doc.p(f"Recall at the {th} thresholds (random null {ds.null_recall(th):.2f}); drop = raw minus "
+              f"adjusted recall ({card.attrs.get('adjusted') or 'no adjustment computed'}).")
+        doc.table(card, "scorecard")
+    for note in layout_confounding(res["recall"], res.get("retrieval")):
+        doc.parts.append(f"<p class='warn'>{_md(note)}</p>")
+    if res.get("retrieval") is not None and len(res["retrieval"]):
+        doc.h(2, "MOA / target retrieval")
+        doc.p("On the normalised wells (the maps' recipe): nn_accuracy = share of wells whose nearest well of a "
+              "different compound shares the MOA (or a target), chance beside it; mAP = retrieving other compounds "
+              "of the same MOA (copairs). Treatment level: wells of one compound at one concentration averaged. "
+              "95% bootstrap CIs.")
+        doc.table(ds.retrieval_cis(res["retrieval"]), "moa_retrieval")
+
+    if not rec.empty:
+        _recall_sections(doc, screen, rec)
+    _rest(doc, screen, res, probes, umap)
+    body = "\n".join(doc.parts)
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>bioviz report: {html.escape(s['name'])}</title>"
+            f"<style>{CSS}</style></head><body>{body}</body></html>")
+
+
+def _story(doc, screen, res) -> None:
+    """The meeting's story first (issue 12): the findings in words, the forest plot, the raw ->
+    adjusted dumbbell, the confounder heatmap and two model-only pairs with their images; the
+    detailed sections follow under "Details"."""
+    from ..plots.forest import dumbbell_plot, dumbbell_title, forest_plot, forest_title
+    from .findings import headline, truth_findings
+    from .guide import model_only_examples
+    from .pairs import example_wells
+
+    rec = ds.normalize_recall(res["recall"])
+    rec = rec[rec["null_model"] == "all"] if "null_model" in rec.columns else rec
+    if rec.empty:
+        return
+    th = list(dict.fromkeys(rec["threshold"]))[0]
+    card = ds.scorecard(rec, res["probes"], threshold=th)
+    pairs = ds.normalize_pairs(res["pairs"]) if res["pairs"] is not None else None
+    doc.h(2, "Findings")
+    notes = headline(card) + (truth_findings(pairs, threshold=th) if pairs is not None and screen.truth is not None
+                              else [])
+    doc.parts.append("<ul class='findings'>" + "".join(f"<li>{_md(n).replace('*', '')}</li>" for n in notes) + "</ul>")
+    doc.fig(forest_plot(rec, th, title=forest_title(rec, th)), "story_forest")
+    adj = default_adjustment([a for a in dict.fromkeys(rec["adjusted_for"]) if a])
+    if adj:
+        doc.fig(dumbbell_plot(rec, th, adj, title=dumbbell_title(rec, th, adj)), "story_dumbbell")
+    probes = res["probes"]
+    if probes is not None and (probes["metric"] == R2).any():
+        m = ds.probe_r2(probes)
+        cc = m["cell_count"].dropna() if "cell_count" in m.columns else None
+        title = (f"What a linear probe reads from each embedding: cell count R² from {cc.min():.2f} to {cc.max():.2f}"
+                 if cc is not None and len(cc) else "What a linear probe reads from each embedding (R²)")
+        doc.fig(plots.heatmap(m, title, 0, 1, "Reds"), "story_confounders")
+    model = next((e for e in card["embedder"] if ds.embedder_kind(e) == "model"), None)
+    if pairs is None or model is None:
+        return
+    src = "CORUM" if "CORUM" in set(pairs["source"]) else sorted(pairs["source"].unique())[0]
+    ex = model_only_examples(pairs[pairs["source"] == src], th, model).head(2)
+    if ex.empty:
+        doc.p(f"{model} recalls no {src} pair that no baseline recalls at {th}.")
+        return
+    doc.h(2, f"Two pairs only the model finds ({model}, {src})")
+    for _, r in ex.iterrows():
+        a, b = r["entity1"], r["entity2"]
+        mech = f"; planted mechanism {r['mechanism']}" if str(r.get("mechanism", "") or "") else ""
+        doc.h(3, f"{a} – {b}: percentile {r['percentile']:.1f} in {model}'s map, recalled by no baseline{mech}")
+        if not screen.has_images:
+            doc.p("No images: a profiles-only dataset.", "muted")
+            continue
+        from .composite import composite
+
+        for label, wells in example_wells(screen.obs, a, b, screen.control_label, n=2).items():
+            for _, w in wells.iterrows():
+                try:
+                    doc.img(composite(screen.load_site(w["well_id"]), screen.colors, screen.channels),
+                            f"{label} · {w['well_id']}")
+                except Exception as exc:  # one unreadable image must not sink the report
+                    doc.p(f"{w['well_id']}: {exc}", "muted")
+    doc.h(2, "Details")
+
+
+def _md(text: str) -> str:
+    """The findings' **bold** as HTML (the rest escaped)."""
+    import re
+
+    return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(text))
+
+
+def _recall_sections(doc, screen, rec) -> None:
+    th = list(dict.fromkeys(rec["threshold"]))[0]
     doc.h(2, "Recall of known relationships")
     adj = [a for a in dict.fromkeys(rec["adjusted_for"]) if a]
     density = [a for a in [default_adjustment(adj)] if a]
@@ -102,7 +235,10 @@ def build_report(root, *, umap: bool = True) -> str:
         src = sorted(mech["source"].unique())[0]
         doc.fig(plots.mechanism_bars(mech, th, src), "recall_by_mechanism")
     doc.table(rec[(rec["threshold"] == th)].drop(columns=["kind"]), "recall")
+    _matched_nulls(doc, screen, th)
 
+
+def _rest(doc, screen, res, probes, umap) -> None:
     if probes is not None:
         doc.h(2, "Confounders")
         r2 = probes[probes["metric"] == R2]
@@ -167,9 +303,6 @@ def build_report(root, *, umap: bool = True) -> str:
                         f"{w['well_id']} · {w['perturbation']}")
             except Exception as exc:  # one unreadable image must not sink the report
                 doc.p(f"{w['well_id']}: {exc}", "muted")
-    body = "\n".join(doc.parts)
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>bioviz report: {html.escape(s['name'])}</title>"
-            f"<style>{CSS}</style></head><body>{body}</body></html>")
 
 
 def write_report(root, out, **kwargs) -> Path:

@@ -136,8 +136,13 @@ def compute(screen, missing: list[str]) -> None:
         bar.progress(0.75, text="benchmarking")
         from ..bench import run_benchmark
 
-        # None: every embedding with an up-to-date cache, as `bioviz benchmark` does
-        run_benchmark(screen, None, adjust=[DEFAULT_ADJUST], progress=lambda msg: bar.progress(0.85, text=msg))
+        from ..embed import load_confounders
+
+        # None: every embedding with an up-to-date cache, as `bioviz benchmark` does; the density
+        # adjustment only where there is a cell count (profiles may carry none)
+        conf = load_confounders(screen, missing_ok=True)
+        adjust = [DEFAULT_ADJUST] if conf is not None and "cell_count" in conf else None
+        run_benchmark(screen, None, adjust=adjust, progress=lambda msg: bar.progress(0.85, text=msg))
         bar.progress(1.0, text="done")
         st.cache_resource.clear()
         st.success("Computed. The scorecard below is up to date.")
@@ -464,6 +469,32 @@ def channel_legend(screen) -> str:
     return " ".join(f"<span style='white-space:nowrap;margin-right:10px'><span style='display:inline-block;"
                     f"width:12px;height:12px;background:{screen.colors[c]};border:1px solid #555;"
                     f"vertical-align:middle;margin-right:4px'></span>{c}</span>" for c in screen.channels)
+
+
+def no_recall_reason(screen) -> str:
+    """Why a finished benchmark has no recall rows (no controls, no source matched), from summary.json."""
+    summ = summary(screen) or {}
+    for w in summ.get("warnings", []):
+        if w.startswith("no control wells"):
+            return "No known-relationship recall: " + w + "."
+    return ("No known-relationship recall: no relationship source matched a pair of this screen's perturbations "
+            "(gene tables on a compound screen). `bioviz benchmark --relationships moa` scores pairs of "
+            "perturbations sharing an MOA as a source.")
+
+
+def moa_section(ret, *, key: str, chosen=None) -> None:
+    """MOA / target retrieval with CIs (Home and Recall): nothing when the screen has no labels."""
+    if ret is None or not len(ret):
+        return
+    st.subheader("MOA / target retrieval")
+    st.caption("On the normalised wells (the maps' recipe): nn_accuracy = share of wells whose nearest well of a "
+               "*different* compound shares the MOA (or a target), chance beside it; mAP = retrieving other "
+               "compounds of the same MOA (copairs). Treatment level: wells of one compound at one concentration "
+               "averaged. 95% bootstrap CIs.")
+    t = ds.retrieval_cis(ret)
+    if chosen is not None:
+        t = t[t["embedder"].isin(chosen)]
+    table(t, key, key=key)
 
 
 def gallery(screen, wells: pd.DataFrame, channels_on=None, ncols: int = 4, caption_cols=("well_id", "perturbation"),

@@ -183,12 +183,12 @@ def _decode_and_site_features(batch, *, screen, plan, chunk_size, shape, site_co
 class _NetworkActor:
     """One network, built once per actor, applied to block after block (GPU or CPU)."""
 
-    def __init__(self, *, screen, emb, device, stats, threads, col, chunk_size, tracker):
+    def __init__(self, *, screen, emb, device, stats, threads, col, chunk_size, tracker, last=False):
         import torch
 
         if device == "cpu":
             torch.set_num_threads(max(1, int(threads)))
-        self.emb, self.col, self.chunk_size, self.tracker = emb, col, chunk_size, tracker
+        self.emb, self.col, self.chunk_size, self.tracker, self.last = emb, col, chunk_size, tracker, last
         emb.prepare(_resolve(screen), device, channel_stats=stats)
 
     def __call__(self, batch):
@@ -203,27 +203,53 @@ class _NetworkActor:
             raise EmbedderError(f"embedder {self.emb.name} returned {X.shape[0]} rows for {n} sites")
         batch[self.col] = X.reshape(n, -1)
         batch[self.col + "_s"] = np.full(n, (time.perf_counter() - t0) / n)
+        if self.last:  # the images stop here (a separate drop_columns step would ask for a whole CPU)
+            batch.pop("img")
         ray.get(self.tracker.end.remote(chunks))
         return batch
 
 
 def _user_error(exc: BaseException) -> BiovizError | None:
     """The BiovizError a task raised, unwrapped from Ray's task/user-code wrappers."""
-    seen, todo = set(), [exc]
+    seen, todo, fallback = set(), [exc], None
     while todo:
         e = todo.pop()
         if e is None or id(e) in seen:
             continue
         seen.add(id(e))
         if isinstance(e, BiovizError):
-            return e
+            # Ray's as_instanceof_cause() objects are BiovizErrors too, but print a traceback:
+            # hand back the original exception they carry.
+            cause = getattr(e, "cause", None)
+            if isinstance(cause, BiovizError):
+                return cause
+            if "\n" not in str(e).strip():
+                return e
+            fallback = fallback or e
+            todo.append(cause)
+            continue
         todo += [getattr(e, "cause", None), e.__cause__, e.__context__]
         try:
             as_cause = e.as_instanceof_cause() if hasattr(e, "as_instanceof_cause") else None
         except Exception:
             as_cause = None
         if isinstance(as_cause, BiovizError):
-            return as_cause
+            todo.append(as_cause)
+    if fallback is not None:
+        lines = [ln for ln in str(fallback).splitlines() if ln.strip()]
+        return EmbedderError(lines[-1].split(": ", 1)[-1] if lines else type(fallback).__name__)
+    # Ray pickles a task's exception without its __cause__ (Ray Data wraps user errors in
+    # UserCodeException), so the error often survives only as the last line of the traceback text.
+    import re
+
+    from .. import errors
+
+    found = re.findall(r"bioviz\.errors\.(\w+): ([^\n]+)", str(exc))
+    if found:
+        name, msg = found[-1]
+        cls = getattr(errors, name, None)
+        cls = cls if isinstance(cls, type) and issubclass(cls, BiovizError) else EmbedderError
+        return cls(msg.strip())
     return None
 
 
@@ -304,15 +330,14 @@ def _run_images(screen, embs, fingerprint, *, device, gpus_per_worker, batch_siz
                             max_retries=max_retries,
                             fn_kwargs=dict(screen=screen_ref, plan=plan, chunk_size=chunk_size, shape=shape,
                                            site_cols=site_cols, tracker=tracker))
-        for e in nets:
+        for j, e in enumerate(nets):
             ds = ds.map_batches(_NetworkActor, batch_size=batch_size, batch_format="numpy",
                                 fn_constructor_kwargs=dict(screen=screen_ref, emb=e, device=dev, stats=stats,
                                                            threads=threads, col=net_cols[e.name],
-                                                           chunk_size=chunk_size, tracker=tracker),
+                                                           chunk_size=chunk_size, tracker=tracker,
+                                                           last=j == len(nets) - 1),
                                 concurrency=(1, n_actors), num_cpus=cpu_share, num_gpus=gpu_share or None,
                                 max_restarts=max_retries, max_task_retries=max_retries)
-        if nets:
-            ds = ds.drop_columns(["img"])
         cols = {**site_cols, **net_cols}
         size = {k: min(n, (k + 1) * chunk_size) - k * chunk_size for k in work}
         acc: dict[int, dict[str, np.ndarray]] = {}

@@ -1,0 +1,153 @@
+"""Forest plot, dumbbell, plate heatmap and montage: the drawn data equal the tables they come from."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bioviz.errors import BiovizError
+from bioviz.plots import forest, montage, plate
+
+EMB = ["weakly_supervised", "my_model", "cell_count", "pixel_stats", "untrained_vit", "morphology", "plate_layout",
+       "random", "confounder:intensity"]
+
+
+def _recall(seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for adj in ("", "density"):
+        for src in ("CORUM", "planted", "SIGNOR"):
+            for e in EMB:
+                r = float(rng.uniform(0.05, 0.5))
+                if adj and e == "cell_count":
+                    r = 0.1
+                rows.append(dict(embedder=e, source=src, threshold="0.05_0.95", recall=r, ci_low=r - 0.03,
+                                 ci_high=r + 0.04, adjusted_for=adj, mechanism="", n_pairs=50, null_size=900,
+                                 null_model="all"))
+                rows.append(dict(rows[-1], threshold="0.1_0.9", recall=r / 2))
+                rows.append(dict(rows[-2], null_model="matched:density", recall=0.99))  # another null: ignored
+    return pd.DataFrame(rows)
+
+
+def test_forest_rows_sorted_colours_by_kind_ci_from_table():
+    rec = _recall()
+    d = forest.forest_data(rec, "0.05_0.95")
+    raw = rec[(rec.threshold == "0.05_0.95") & (rec.adjusted_for == "") & (rec.null_model == "all")]
+    # one row per embedder and source, values and CI ends exactly the table's
+    m = d.merge(raw, on=["source", "embedder"], suffixes=("", "_t"))
+    assert len(m) == len(raw) == len(d) == 3 * len(EMB)
+    assert (m.recall == m.recall_t).all() and (m.ci_low == m.ci_low_t).all() and (m.ci_high == m.ci_high_t).all()
+    # rows sorted by mean recall over the sources, best on top, same order in every panel
+    mean = raw.groupby("embedder").recall.mean().sort_values(ascending=False)
+    order = d.drop_duplicates("embedder").sort_values("row").embedder.tolist()
+    assert order == mean.index.tolist()
+    assert d.groupby("source").apply(lambda g: g.sort_values("row").embedder.tolist()).map(tuple).nunique() == 1
+    # planted truth first; kinds and colours
+    assert d.source.iloc[0] == "planted"
+    kinds = d.drop_duplicates("embedder").set_index("embedder")
+    assert kinds.loc["random", "kind"] == "null" and kinds.loc["random", "dash"]
+    assert kinds.loc["cell_count", "kind"] == "density" and kinds.loc["untrained_vit", "kind"] == "untrained network"
+    models = kinds[kinds.kind == "model"]
+    assert set(models.index) == {"weakly_supervised", "my_model"}
+    assert models.color.isin(forest.MODEL_COLORS).all() and models.color.nunique() == 2
+    bases = kinds[kinds.kind != "model"]
+    assert (bases.color == bases.kind.map(forest.KIND_COLORS)).all()
+    assert all(c.lstrip("#")[0:2] == c.lstrip("#")[2:4] or k in ("handcrafted", "confounder")
+               for c, k in zip(bases.color, bases.kind))  # greys (warm greys for handcrafted/confounder)
+    assert d["null"].iloc[0] == pytest.approx(0.1)
+
+
+def test_forest_figure_matches_data_and_fits_a_slide():
+    rec = _recall()
+    fig = forest.forest_plot(rec, "0.05_0.95", title="cell_count's recall comes from density")
+    d = forest.forest_data(rec, "0.05_0.95")
+    assert fig.layout.title.text == "cell_count's recall comes from density"
+    assert fig.layout.width == 1280 and fig.layout.height <= 720
+    pts = [t for t in fig.data if t.x and t.x[0] is not None]
+    assert len(pts) == len(d)
+    got = sorted((t.y[0], float(t.x[0]), float(t.x[0]) + t.error_x.array[0]) for t in pts)
+    want = sorted((r.embedder, r.recall, r.ci_high) for r in d.itertuples())
+    assert [g[0] for g in got] == [w[0] for w in want]
+    assert np.allclose([g[1:] for g in got], [w[1:] for w in want])
+    assert list(fig.layout.yaxis.categoryarray) == d.drop_duplicates("embedder").sort_values("row").embedder.tolist()
+    assert fig.layout.legend.x > 1  # beside the panels, not below
+    assert forest.label_overlaps(fig) == []
+    # the null line in each of the three panels
+    assert sum(1 for s in fig.layout.shapes if s.line.dash == "dash") == 3
+
+
+def test_dumbbell_raw_to_adjusted_from_table():
+    rec = _recall()
+    d = forest.dumbbell_data(rec, "0.05_0.95", "density")
+    cc = d[(d.embedder == "cell_count") & (d.source == "CORUM")].iloc[0]
+    t = rec[(rec.embedder == "cell_count") & (rec.source == "CORUM") & (rec.threshold == "0.05_0.95")
+            & (rec.null_model == "all")]
+    assert cc.raw == t[t.adjusted_for == ""].recall.iloc[0] and cc.adjusted == 0.1
+    assert cc.change == pytest.approx(0.1 - cc.raw)
+    order = d.drop_duplicates("embedder").sort_values("row").embedder.tolist()
+    mean_adj = d.groupby("embedder").adjusted.mean()
+    assert order == sorted(mean_adj.index, key=lambda n: (-mean_adj[n], n))
+    fig = forest.dumbbell_plot(rec, "0.05_0.95", "density", title="Adjusting for density removes cell_count's recall")
+    lines = [t for t in fig.data if t.mode == "lines+markers"]
+    assert len(lines) == len(d)
+    assert forest.dumbbell_data(rec, "0.05_0.95", "focus").empty
+    assert "no recall adjusted for focus" in forest.dumbbell_plot(rec, "0.05_0.95", "focus", title="t").layout.annotations[0].text
+
+
+def test_plate_grid_places_values_and_heatmap_panels():
+    wells = pd.DataFrame({
+        "well_id": ["P1_A01", "P1_B03", "P1_B03s2", "P2_A02"],
+        "plate": ["P1", "P1", "P1", "P2"],
+        "row": [0, 1, 1, 0], "col": [1, 3, 3, 2],
+        "cell_count": [10.0, 20.0, 40.0, 7.0],
+    })
+    vals, ids, rl, cl = plate.plate_grid(wells, "P1", "cell_count")
+    assert rl == ["A", "B"] and cl == ["1", "2", "3"]
+    assert vals[0, 0] == 10 and vals[1, 2] == 30  # two sites of B03 averaged
+    assert np.isnan(vals[0, 1]) and ids[1, 2] == "P1_B03"
+    fig = plate.plate_heatmap(wells, "cell_count", title="Edge wells hold fewer cells")
+    assert len(fig.data) == 2 and [a.text for a in fig.layout.annotations][:2] == ["P1", "P2"]
+    assert fig.data[0].zmin == 7 and fig.data[1].zmax == 40  # one colour scale for all plates
+    letters = wells.assign(row=["A", "B", "B", "A"])
+    assert np.array_equal(plate.plate_grid(letters, "P1", "cell_count")[0], vals, equal_nan=True)
+    with pytest.raises(BiovizError, match="no 'row' column"):
+        plate.plate_heatmap(wells.drop(columns="row"), "cell_count", title="t")
+
+
+def test_montage_order_spans_the_axis():
+    df = pd.DataFrame({"well_id": [f"w{i}" for i in range(101)], "cell_count": np.arange(101)[::-1] * 2.0})
+    o = montage.montage_order(df, "cell_count", n=5)
+    assert o.cell_count.tolist() == [0, 50, 100, 150, 200] and o["quantile"].tolist() == [0, 0.25, 0.5, 0.75, 1]
+    assert o.well_id.iloc[0] == "w100" and o.position.tolist() == list(range(5))
+    assert len(montage.montage_order(df.head(3), "cell_count", n=8)) == 3
+    s = montage.direction_scores([[0, 0], [1, 1], [2, 0]], [0, 0], [2, 0])
+    assert s.tolist() == [0.0, 0.5, 1.0]
+    tiles = [np.full((20, 30, 3), i * 40, np.uint8) for i in range(5)]
+    fig = montage.montage_strip(tiles, o.well_id, title="Low to high cell count")
+    assert fig.data[0].z.shape == (20, 5 * 30 + 4 * 4, 3)
+    assert list(fig.layout.xaxis.ticktext) == o.well_id.tolist()
+    with pytest.raises(BiovizError, match="differ in size"):
+        montage.montage_strip([tiles[0], np.zeros((10, 10, 3), np.uint8)], ["a", "b"], title="t")
+    with pytest.raises(BiovizError, match="no column 'focus'"):
+        montage.montage_order(df, "focus")
+
+
+def test_titles_state_the_finding():
+    rec = _recall()
+    t = forest.forest_title(rec, "0.05_0.95")
+    d = forest.forest_data(rec, "0.05_0.95")
+    mean = d.groupby("embedder").recall.mean()
+    best_model = mean[["weakly_supervised", "my_model"]].idxmax()
+    assert t.startswith(best_model) and "best baseline" in t
+    rec2 = rec.copy()
+    raw_cc = (rec2.embedder == "cell_count") & (rec2.adjusted_for == "")
+    rec2.loc[raw_cc, "recall"] = 0.6
+    assert forest.dumbbell_title(rec2, "0.05_0.95", "density").startswith("cell_count's recall comes from density")
+
+
+def test_long_titles_break_once():
+    t = "weakly_supervised does not beat the best baseline (morphology): mean recall 25% vs 33% over 6 sources"
+    w = forest.wrap_title(t)
+    assert w.count("<br>") == 1 and w.replace("<br>", " ") == t
+    assert all(len(part) <= 75 for part in w.split("<br>"))
+    assert forest.wrap_title("short") == "short"
