@@ -87,7 +87,8 @@ def scorecard():
     card = ds.scorecard(rec, ui.probes(screen), threshold=th, adjusted=adjusted)
     st.subheader("Scorecard: each model beside the baselines")
     st.caption(f"Recall of known relationships at the {th} percentile thresholds (random null "
-               f"{ds.null_recall(th):.2f}); the drop is raw minus adjusted recall, averaged over sources; "
+               f"{ds.null_recall(th):.2f}); mean recall and the drop (raw minus adjusted recall) average the five "
+               "public sources (planted, the simulator's truth, is shown on its own); "
                "cell-count R² is how well a linear probe reads the cell count from the embedding.")
     num = card.select_dtypes("number").columns
     # Recall columns as bars on a fixed 0..1 scale, so models and baselines compare by eye.
@@ -98,7 +99,7 @@ def scorecard():
     ui.download_csv(card, "scorecard")
     notes = headline(card)
     if screen.truth is not None:
-        notes += truth_findings(ui.pairs(screen), threshold=th)
+        notes += truth_findings(ui.pairs(screen), threshold=th, recall=rec, model_only=ui.model_only(screen))
     notes += matched_null_findings(ui.all_nulls(screen, "recall"), threshold=th)
     for n in notes:
         st.markdown("- " + n)

@@ -42,7 +42,8 @@ if not embedders:
 c = st.columns([1, 1, 1, 1])
 level = c[0].radio("Points are", ["well", "perturbation"], horizontal=True,
                    index=["well", "perturbation"].index(ui.widget_default("level", ["well", "perturbation"])),
-                   key="emb_level", help="wells, or one point per perturbation (mean of its wells)")
+                   key="emb_level", help="wells, or one point per perturbation: the map the benchmark scores "
+                   "(its recipe, e.g. PCA-CenterScale then the mean of the wells)")
 model_first = embedders[0]
 base_first = next((e for e in embedders if ds.embedder_kind(e) == "baseline" and e != model_first),
                   embedders[-1])
@@ -110,7 +111,8 @@ cols = st.columns(2)
 current = {}
 for (key, emb), col in zip((("a", emb_a), ("b", emb_b)), cols):
     frame = frames[key]
-    title = f"{emb} ({ds.embedder_kind(emb)})"
+    title = f"{emb} ({ds.embedder_kind(emb)})" + (" - UMAP of the perturbation map the benchmark scores"
+                                                   if level == "perturbation" else " - UMAP of the wells")
     # Above DENSITY_ABOVE points: binned counts coloured by the bin's mean/majority (a 222k scatter
     # is overplotted); zooming into a region with fewer points draws them, and a lasso on the bins
     # selects every well in them. The selection itself is always drawn as points.

@@ -64,6 +64,16 @@ else:
                "the recall a map without information reaches by chance.")
 shown = rec[(rec["threshold"] == th) & rec["embedder"].isin(chosen) & (rec["mechanism"] == "")
             & rec["adjusted_for"].isin([""] + adjust)]
+gone = ds.nothing_left(shown)
+for emb, what in gone.items():
+    st.info(f"**{emb}**: nothing left after adjusting for {what} (the embedding is explained by it), "
+            "so it has no adjusted recall.")
+probe = ds.adjusted_probe(shown)
+if len(probe):
+    st.caption("Beside each adjusted score, the adjusted embedding's probe R² for what was adjusted for (about 0 "
+               "when the adjustment worked)" + (" and the share of its recalled pairs still planted by that mechanism"
+                                                 if probe["still planted"].notna().any() else "") + ":")
+    ui.table(probe, "adjusted_probe", key="adjusted_probe_table")
 with st.expander("Table"):
     ui.table(shown.drop(columns=["mechanism"]), f"recall_{screen.name}", key="recall_table")
 

@@ -59,7 +59,7 @@ if gene:
     tbl = relationship_table(pairs, source, gene, rcol, truth_rel)
     if tbl.empty:
         known = set(pairs.loc[pairs["source"] == source, "entity1"]) | set(pairs.loc[pairs["source"] == source, "entity2"])
-        q = parse_query(gene)
+        q = parse_query(gene, known=known)
         missing = [g for g in q if g.upper() not in {k.upper() for k in known}]
         if missing:
             st.info(f"{', '.join(missing)} has no known relationship in {source} among this screen's perturbations.")

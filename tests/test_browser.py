@@ -143,7 +143,8 @@ def test_every_page_and_a_lasso(page, server, dataset):
     import re
 
     n_sel = int(re.search(r"(\d+) wells selected", pg.get_by_text("selected on the left map").inner_text()).group(1))
-    assert 0 < n_sel < 170 or n_sel > 0
+    n_wells = len(pd.read_csv(dataset / "metadata.csv"))
+    assert 0 < n_sel < n_wells  # the lasso outlines part of the map: some wells, not none and not all
     no_exception(pg, "Embeddings after lasso")
     assert pg.locator('[data-testid="stImage"]').count() > 0  # the gallery of selected wells
     shot(pg, "3_embeddings_lasso")
