@@ -32,7 +32,7 @@ def _bioviz(*args):
         raise SystemExit(f"bioviz {' '.join(args)} failed:\n{r.stderr[-2000:]}")
 
 
-def build(work: Path, seed: int, embedders: str = "all") -> Path:
+def build(work: Path, seed: int, embedders: str = "all", n_boot: int = 1000) -> Path:
     """The default demo of ``seed`` with its weakly supervised model, embeddings and results."""
     root, train = work / f"demo{seed}", work / f"train{seed}"
     model = root / "models" / "weakly_supervised.pt"
@@ -45,7 +45,7 @@ def build(work: Path, seed: int, embedders: str = "all") -> Path:
             _bioviz("train", "--dataset", str(train), "--out", str(model), "--seed", str(seed))
     _bioviz("embed", "--dataset", str(root), "--embedders", embedders)
     if not (root / "results" / "summary.json").exists():
-        _bioviz("benchmark", "--dataset", str(root), "--adjust", "density")
+        _bioviz("benchmark", "--dataset", str(root), "--adjust", "density", "--n-boot", str(n_boot))
     return root
 
 
@@ -128,6 +128,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=2, help=f"how many unseen seeds, from {FIRST_UNSEEN_SEED} (default 2)")
     ap.add_argument("--seed-list", type=int, nargs="+", default=None, help="explicit seeds instead")
     ap.add_argument("--work", default="data/demo-truth", help="where the demos are built and kept")
+    ap.add_argument("--embedders", default="all", help="embedders to compute (default all; weakly_supervised "
+                    "trains a model per seed first)")
+    ap.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples of the benchmark")
     args = ap.parse_args(argv)
     seeds = args.seed_list or list(range(FIRST_UNSEEN_SEED, FIRST_UNSEEN_SEED + args.seeds))
     if 0 in seeds:
@@ -136,11 +139,12 @@ def main(argv=None) -> int:
     per_seed = {}
     for s in seeds:
         print(f"seed {s}: building/benchmarking under {work}", file=sys.stderr)
-        per_seed[s] = findings(build(work, s))
+        per_seed[s] = findings(build(work, s, args.embedders, args.n_boot))
     t = table(per_seed)
     print(f"Findings of the default demo at threshold {TH.replace('_', '/')}, seeds {', '.join(map(str, seeds))} "
           f"(mean +- sd over seeds)")
-    print(f"command: python benchmarks/demo_truth.py --seed-list {' '.join(map(str, seeds))}")
+    print(f"command: python benchmarks/demo_truth.py --seed-list {' '.join(map(str, seeds))} "
+          f"--embedders {args.embedders} --n-boot {args.n_boot}")
     for name, row in t.iterrows():
         vals = "  ".join(f"{row[f'seed {s}']:.3g}" for s in seeds)
         sd = "" if not np.isfinite(row["sd"]) else f" +- {row['sd']:.3g}"
