@@ -77,12 +77,16 @@ def scorecard():
     adj = [a for a in dict.fromkeys(rec["adjusted_for"]) if a]
     c1, c2 = st.columns(2)
     th = c1.selectbox("Threshold pair (percentiles)", ths, index=ths.index(ui.widget_default("threshold", ths)),
-                      key="home_threshold")
+                      key="home_threshold",
+                      help="a known pair counts as recalled when its similarity is below the lower or above the"
+                           " upper percentile of random pairs")
     adjusted = None
     if adj:
         default = default_adjustment(adj)
         adjusted = c2.selectbox("Drop when adjusted for", adj,
-                                index=adj.index(ui.widget_default("adjust", adj, default)), key="home_adjust")
+                                index=adj.index(ui.widget_default("adjust", adj, default)), key="home_adjust",
+                                help="the confounder regressed out of the embeddings for the 'drop' column "
+                                     "(raw minus adjusted recall)")
     ui.url_set(threshold=th, adjust=adjusted or "")
     card = ds.scorecard(rec, ui.probes(screen), threshold=th, adjusted=adjusted)
     st.subheader("Scorecard: each model beside the baselines")

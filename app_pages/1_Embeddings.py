@@ -48,9 +48,11 @@ model_first = embedders[0]
 base_first = next((e for e in embedders if ds.embedder_kind(e) == "baseline" and e != model_first),
                   embedders[-1])
 emb_a = c[1].selectbox("Left map", embedders, index=embedders.index(ui.widget_default("emb_a", embedders, model_first)),
-                       key="emb_a")
+                       key="emb_a",
+                       help="the embedding drawn on the left map")
 emb_b = c[2].selectbox("Right map", embedders, index=embedders.index(ui.widget_default("emb_b", embedders, base_first)),
-                       key="emb_b")
+                       key="emb_b",
+                       help="the embedding drawn on the right map, for comparison")
 
 frame_base = ui.well_frame(screen) if level == "well" else ui.perturbation_frame(screen)
 color_options, default_color = ui.color_options(frame_base)
@@ -59,8 +61,12 @@ color = c[3].selectbox("Colour by", color_options,
                        key="emb_color")
 with st.expander("Map settings"):
     s1, s2 = st.columns(2)
-    n_neighbors = s1.slider("UMAP neighbours", 5, 100, 15, key="umap_nn")
-    min_dist = s2.slider("UMAP min_dist", 0.0, 0.99, 0.1, step=0.05, key="umap_md")
+    n_neighbors = s1.slider("UMAP neighbours", 5, 100, 15, key="umap_nn",
+                            help="UMAP's n_neighbors: larger values keep more of"
+                                 " the global structure")
+    min_dist = s2.slider("UMAP min_dist", 0.0, 0.99, 0.1, step=0.05, key="umap_md",
+                         help="UMAP's min_dist: how tightly points may"
+                              " pack together")
 ui.url_set(level=level, emb_a=emb_a, emb_b=emb_b, color=color)
 
 # the colour's own value is added to the hover by the figure builder
@@ -168,7 +174,9 @@ t1, t2 = st.tabs(["Images", "Table"])
 with t2:
     ui.table(sel, f"selected_wells_{screen.name}", key="sel_table")
 with t1:
-    on = st.multiselect("Channels", screen.channels, default=screen.channels, key="sel_channels") \
+    on = st.multiselect("Channels", screen.channels, default=screen.channels, key="sel_channels",
+                        help="the channels mixed into the"
+                             " false-colour composites") \
         if screen.has_images else None
     if screen.has_images:
         st.markdown(ui.channel_legend(screen), unsafe_allow_html=True)

@@ -36,7 +36,8 @@ default_adj = [a for a in (url_adj.split(",") if url_adj else []) if a in adj_al
     [a for a in [default_adjustment(adj_all)] if a]
 adjust = c[1].multiselect("Beside raw recall, adjusted for", adj_all, default=default_adj, key="rec_adjust",
                           help="recall after regressing these confounders out of the embedding")
-chosen = c[2].multiselect("Embedders", names, default=names, key="rec_embedders")
+chosen = c[2].multiselect("Embedders", names, default=names, key="rec_embedders",
+                          help="the embedders shown in the figures and tables")
 ui.url_set(threshold=th, adjust=adjust)
 if not chosen:
     st.info("Pick at least one embedder.")
@@ -84,11 +85,16 @@ if matched_opts:
     st.subheader("All pairs, regression adjustment and matched null, side by side")
     n1, n2, n3 = st.columns(3)
     msrcs = sorted(rec_nulls["source"].unique(), key=lambda s: (s != "planted", s))
-    nsrc = n1.selectbox("Source", msrcs, key="rec_null_source")
-    mnull = n2.selectbox("Matched null", matched_opts, key="rec_null_model")
+    nsrc = n1.selectbox("Source", msrcs, key="rec_null_source",
+                        help="the relationship source whose known pairs are scored")
+    mnull = n2.selectbox("Matched null", matched_opts, key="rec_null_model",
+                         help="the matched null: known pairs judged only against"
+                              " pairs whose members share their confounder levels")
     mechs = [""] + sorted(m for m in rec_nulls["mechanism"].unique() if m)
     nmech = n3.selectbox("Pairs", mechs, format_func=lambda m: "all pairs of the source" if m == "" else
-                         f"planted {m} pairs", key="rec_null_mech")
+                         f"planted {m} pairs", key="rec_null_mech",
+                                               help="all pairs of the source, or only the pairs planted through"
+                                                    " one mechanism (simulated screens)")
     ntab = nulls.null_model_table(rec_nulls, threshold=th, source=nsrc, matched=mnull, mechanism=nmech)
     ntab = ntab[ntab["embedder"].isin(chosen)]
     ui.plot(null_model_marks(ntab, th), f"recall_nulls_{th.replace('/', '-')}", key="null_marks")
@@ -107,10 +113,12 @@ if len(mech):
     st.subheader("Recall by planted mechanism")
     m1, m2 = st.columns(2)
     srcs = sorted(mech["source"].unique())
-    src = m1.selectbox("Source", srcs, key="rec_mech_source")
+    src = m1.selectbox("Source", srcs, key="rec_mech_source",
+                       help="the relationship source whose planted pairs are split by mechanism")
     madj = [a for a in [""] + adjust if a in set(mech["adjusted_for"])]
     madj_choice = m2.selectbox("Adjustment", madj, format_func=lambda a: "raw" if a == "" else f"adjusted for {a}",
-                               key="rec_mech_adjust")
+                               key="rec_mech_adjust",
+                               help="raw recall, or recall after regressing the confounder out")
     ui.plot(mechanism_bars(mech, th, src, madj_choice), "recall_by_mechanism", key="mech_bars")
     st.caption("The simulated screen plants each complex's effect through one mechanism: a baseline that "
                "recalls only the density complexes scores through cell count, not biology.")

@@ -32,16 +32,21 @@ c = st.columns([1, 1, 2])
 # On a simulated screen the planted pairs are the ground truth a reviewer checks first.
 default_source = "planted" if "planted" in sources else sources[0]
 source = c[0].selectbox("Source", sources, index=sources.index(ui.widget_default("source", sources, default_source)),
-                        key="rel_source")
+                        key="rel_source",
+                        help="where the known relationships come from (CORUM, HuMAP, Reactome, SIGNOR, StringDB;"
+                             " planted on the demo)")
 rcol = None
 if recalled_cols:
     rcol = c[1].selectbox("Recalled at", recalled_cols, format_func=lambda s: s.replace("recalled_", "").replace("_", "/"),
-                          key="rel_recalled")
+                          key="rel_recalled",
+                          help="the percentile thresholds a pair must pass to count as recalled")
 # the example is a pair of this screen's own perturbations (gene or compound), not a fixed gene pair
 _ex = pairs[pairs["source"] == source].iloc[0] if (pairs["source"] == source).any() else None
 _ph = f"e.g. {_ex['entity1']}, or {_ex['entity1']} {_ex['entity2']}" if _ex is not None else "a gene or compound"
 gene = c[2].text_input("Gene or compound, or a pair", value=ui.url_get("gene") or "", placeholder=_ph,
-                       key="rel_gene").strip()
+                       key="rel_gene",
+                       help="one perturbation (its activity, known pairs and nearest neighbours) or two (that"
+                            " pair)").strip()
 truth_rel = screen.truth.relationships if screen.truth is not None else None
 ui.url_set(source=source, gene=gene)
 
@@ -115,7 +120,9 @@ if query:
 pair = urlstate.decode_pair(ui.url_get("pair"))
 st.divider()
 pc = st.columns([2, 1])
-typed = pc[0].text_input("Pair", value=",".join(pair) if pair else "", placeholder="A,B (two perturbations: genes or compounds)", key="rel_pair_text")
+typed = pc[0].text_input("Pair", value=",".join(pair) if pair else "", placeholder="A,B (two perturbations: genes or compounds)", key="rel_pair_text",
+                         help="two perturbations separated by a comma: their images, confounders and "
+                              "similarity in every map")
 if typed.strip() and urlstate.decode_pair(typed) != pair:
     pair = urlstate.decode_pair(typed)
     ui.url_set(pair=",".join(pair) if pair else "")
@@ -133,9 +140,13 @@ st.header(f"{a} – {b}")
 groups = example_wells(screen.obs, a, b, screen.control_label, n=3)
 st.subheader("Example wells")
 if screen.has_images:
-    on = pc[1].multiselect("Channels", screen.channels, default=screen.channels, key="rel_channels")
+    on = pc[1].multiselect("Channels", screen.channels, default=screen.channels, key="rel_channels",
+                           help="the channels mixed into the"
+                                " false-colour composites")
     st.markdown("Composite colours: " + ui.channel_legend(screen), unsafe_allow_html=True)
-    per_channel = st.toggle("Show each channel in grey", value=False, key="rel_per_channel")
+    per_channel = st.toggle("Show each channel in grey", value=False, key="rel_per_channel",
+                            help="also show each selected channel alone"
+                                 " in grey")
 else:
     st.caption(f"No images to show: {screen.name} is a profiles-only dataset (features per well, no image files).")
 for label, wells in (groups.items() if screen.has_images else ()):
@@ -192,7 +203,9 @@ if items:
 matched_info = {m: i for m, i in (ui.summary(screen).get("matched_null") or {}).items() if i.get("bins") and not i.get("reason")}
 if matched_info and items:
     st.subheader("The pair within its matched cell")
-    mnull = st.selectbox("Matched null", list(matched_info), key="rel_matched_null")
+    mnull = st.selectbox("Matched null", list(matched_info), key="rel_matched_null",
+                         help="the matched null the pair is judged in"
+                              " (docs/matched-null.md)")
     all_pct = {it["embedder"]: it["percentile"] for it in items}
     known = nulls.pair_nulls(ui.all_nulls(screen, "pairs"), source, a, b)
     m_items, m_rows = [], []
