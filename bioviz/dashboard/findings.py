@@ -94,13 +94,16 @@ def matched_null_findings(recall: pd.DataFrame | None, *, threshold: str) -> lis
     cited as the main evidence where it and the regression adjustment agree, and each disagreement
     is named. On a simulated screen they speak of the planted pairs of the matched confounder's
     mechanism (planted density pairs under matched:density), else of every pair of the first source."""
-    from .nulls import findings, matched_models
+    from .nulls import findings, matched_models, matching_adjustment
 
     if recall is None or not matched_models(recall):
         return []
     notes = []
     planted = "planted" in set(recall["source"])
-    for m in matched_models(recall):
+    # Home states one comparison: the first matched null that has a regression on the same
+    # confounders to agree or disagree with (the Recall page shows every null)
+    paired = [m for m in matched_models(recall) if matching_adjustment(recall, m, strict=True)]
+    for m in (paired or matched_models(recall))[:1]:
         first = m.removeprefix("matched:").split("+")[0]
         mech = first if planted and first in set(recall["mechanism"]) else ""
         one = recall[(recall["null_model"].isin(["all", m]))]

@@ -64,16 +64,17 @@ def null_model_table(recall: pd.DataFrame, *, threshold: str, source: str, match
     return out[[c for c in cols if c in out]].reset_index(drop=True)
 
 
-def compare_nulls(table: pd.DataFrame) -> pd.DataFrame:
+def compare_nulls(table: pd.DataFrame, chance: float = 0.10) -> pd.DataFrame:
     """Per embedder: recall under each null as columns (``all pairs``, ``adjusted``, ``matched``),
-    and ``agree``: True when the adjustment and the matched null differ by <= 0.05 (NaN when one
-    of them has no number)."""
+    and ``agree``: True when the adjustment and the matched null differ by <= 0.05, or both are
+    within 0.05 of ``chance`` or below (both say nothing is left); NaN when one has no number."""
     rows = []
     for emb, g in table.groupby("embedder", sort=False):
         by = dict(zip(g["null"], g["recall"]))
         adj = next((v for k, v in by.items() if k.startswith("adjusted for")), np.nan)
         mat = next((v for k, v in by.items() if k.startswith("matched:")), np.nan)
-        agree = np.nan if np.isnan(adj) or np.isnan(mat) else bool(abs(adj - mat) <= AGREE)
+        agree = np.nan if np.isnan(adj) or np.isnan(mat) else bool(
+            abs(adj - mat) <= AGREE or max(adj, mat) <= chance + AGREE)  # both: nothing beyond chance
         rows.append(dict(embedder=emb, kind=embedder_kind(emb), all_pairs=by.get(ALL_PAIRS, np.nan), adjusted=adj,
                          matched=mat, agree=agree))
     return pd.DataFrame(rows, columns=["embedder", "kind", "all_pairs", "adjusted", "matched", "agree"])
@@ -102,7 +103,7 @@ def findings(recall: pd.DataFrame, *, threshold: str, source: str | None = None,
         if len(reasons):
             notes.append(f"No {matched} null for {source}: {reasons.iloc[0]}.")
             continue
-        cmp_ = compare_nulls(t)
+        cmp_ = compare_nulls(t, chance)
         if cmp_.empty:
             continue
         adj_name = next((n for n in t["null"] if n.startswith("adjusted for")), None)
