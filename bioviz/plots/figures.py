@@ -247,14 +247,16 @@ def activity_bars(activity: pd.DataFrame, height: int = 320) -> go.Figure:
     num = [c for c in activity.columns if c != "embedder" and pd.api.types.is_numeric_dtype(activity[c])]
     names = _order(activity["embedder"])
     colors = embedder_colors(names)
-    fig = make_subplots(rows=1, cols=max(1, len(num)), subplot_titles=num)
+    # "fraction significant: activity" beside "...: consistency" overlap at 1,280 px: two lines each
+    fig = make_subplots(rows=1, cols=max(1, len(num)), subplot_titles=[c.replace(": ", ":<br>") for c in num])
     for k, col in enumerate(num, start=1):
         d = activity.groupby("embedder")[col].mean().reindex(names)
         fig.add_trace(go.Bar(x=names, y=d.to_numpy(), marker_color=[colors[n] for n in names], showlegend=False,
                              marker_pattern=dict(shape=["/" if embedder_kind(n) != "model" else "" for n in names],
                                    fillmode="overlay", fgcolor="white")),
                       row=1, col=k)
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), plot_bgcolor="white")
+    fig.update_yaxes(rangemode="tozero")  # all-zero fractions drew a -1..1 axis that reads as empty
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=60, b=10), plot_bgcolor="white")
     return fig
 
 
