@@ -246,3 +246,100 @@ def test_every_page_on_a_profiles_only_dataset(page, server, profiles_dataset):
     no_exception(pg, "Relationships with a pair (profiles)")
     assert pg.locator('[data-testid="stImage"]').count() == 0
     shot(pg, "p6_relationships_pair")
+
+
+# -- issue 12: the new pages and the report at slide size (1,280 x 720) --------------------------------
+# Tick labels of one axis that intersect, or a figure wider than the slide, fail the check.
+_OVERLAPS = """() => {
+  const out = [];
+  // axis-aligned boxes of rotated labels overlap while the text does not: for those, only labels
+  // drawn at (nearly) the same place count
+  const check = (k, texts, what) => {
+    const boxes = texts.filter(t => t.textContent.trim()).map(t => [t.textContent, t.getBoundingClientRect(),
+      (t.getAttribute('transform') || '').includes('rotate')]).filter(([, b]) => b.width > 0);
+    for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+      const [ta, a, ra] = boxes[i], [tb, b, rb] = boxes[j];
+      const ox = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+      const oy = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+      const hit = (ra || rb) ? Math.abs((a.left + a.right) - (b.left + b.right)) / 2 < 6
+                                && Math.abs((a.top + a.bottom) - (b.top + b.bottom)) / 2 < 6 : ox > 1 && oy > 1;
+      if (hit) out.push(`figure ${k}: ${what} '${ta}' and '${tb}' overlap`);
+    }
+  };
+  document.querySelectorAll('.js-plotly-plot').forEach((p, k) => {
+    const r = p.getBoundingClientRect();
+    if (r.width === 0 && r.height === 0) return;  // in a tab that is not open
+    if (r.width > 1280 + 1) out.push(`figure ${k} is ${Math.round(r.width)} px wide`);
+    if (r.height < 50) out.push(`figure ${k} is empty (${Math.round(r.height)} px high)`);
+    p.querySelectorAll('.xaxislayer-above, .yaxislayer-above').forEach(ax => {
+      check(k, [...ax.querySelectorAll('text')], 'labels');
+    });
+    check(k, [...p.querySelectorAll('.annotation-text')], 'titles');
+  });
+  return out;
+}"""
+
+
+def slide_check(pg, name):
+    """1,280 x 720 screenshot and a tall one; no exception box, no empty or too-wide figure, no
+    overlapping tick labels."""
+    pg.set_viewport_size({"width": 1280, "height": 720})
+    # every element drawn: no skeleton placeholder left, the script finished
+    pg.wait_for_function("() => !document.querySelector('[data-testid=\"stSkeleton\"]')", timeout=240_000)
+    settle(pg)
+    pg.wait_for_timeout(1500)
+    no_exception(pg, name)
+    problems = pg.evaluate(_OVERLAPS)
+    shot_viewport = SHOTS / f"{name}_1280x720.png"
+    SHOTS.mkdir(exist_ok=True)
+    pg.screenshot(path=str(shot_viewport))
+    pg.set_viewport_size({"width": 1280, "height": 3000})
+    pg.wait_for_timeout(1500)
+    problems += pg.evaluate(_OVERLAPS)
+    pg.screenshot(path=str(SHOTS / f"{name}_tall.png"))
+    pg.set_viewport_size({"width": 1500, "height": 2000})
+    assert not problems, f"{name}: {problems}"
+
+
+def test_issue12_pages_and_report_at_slide_size(page, server, dataset, tmp_path):
+    import pandas as pd
+
+    pg = page
+    act = pd.read_csv(dataset / "results" / "activity.csv")
+    gene = act["perturbation"].iloc[0]
+    for path, text, name in [("plates", "Montage along an axis", "7_plates"), ("guide", "Why baselines", "8_guide"),
+                             (f"relationships?gene={gene}", f"Most similar to {gene}", "9_relationships_query"),
+                             ("recall", "Recall of known relationships", "4b_recall_slide"), ("", "Scorecard", "1c_home_slide")]:
+        pg.goto(f"{server}/{path}{'&' if '?' in path else '?'}dataset={dataset}")
+        pg.get_by_text(text).first.wait_for()
+        settle(pg)
+        pg.wait_for_timeout(1000)
+        assert pg.get_by_text("What this shows · How to read it").count() == 1, name
+        slide_check(pg, name)
+    # the plate view opens a clicked well's images
+    pg.goto(f"{server}/plates?dataset={dataset}")
+    pg.get_by_text("Montage along an axis").wait_for()
+    settle(pg)
+    n_before = pg.locator('[data-testid="stImage"]').count()
+    pt = pg.locator(".js-plotly-plot .scatterlayer .point").first
+    pt.click(force=True)
+    pg.get_by_text("Well ").first.wait_for()
+    settle(pg)
+    no_exception(pg, "Plates after a click")
+    assert pg.locator('[data-testid="stImage"]').count() > n_before
+
+    # the meeting report: one self-contained file, nothing fetched, figures drawn
+    out = tmp_path / "report.html"
+    r = subprocess.run([sys.executable, "-m", "bioviz", "report", "--dataset", str(dataset), "--out", str(out),
+                        "--no-umap"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    text = out.read_text()
+    assert text.index("<h2>Findings</h2>") < text.index("fig-story_forest") < text.index("<h2>Details</h2>")
+    fetched, errors = [], []
+    pg.on("request", lambda q: fetched.append(q.url) if not q.url.startswith(("file:", "data:", "blob:")) else None)
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(out.as_uri(), wait_until="load", timeout=240_000)
+    pg.wait_for_timeout(3000)
+    assert not fetched and not errors, (fetched, errors)
+    assert pg.locator(".js-plotly-plot").count() >= 3
+    slide_check(pg, "10_report")

@@ -190,11 +190,13 @@ def _story(doc, screen, res) -> None:
         doc.fig(plots.heatmap(m, title, 0, 1, "Reds"), "story_confounders")
     model = next((e for e in card["embedder"] if ds.embedder_kind(e) == "model"), None)
     if pairs is None or model is None:
+        doc.h(2, "Details")
         return
     src = "CORUM" if "CORUM" in set(pairs["source"]) else sorted(pairs["source"].unique())[0]
     ex = model_only_examples(pairs[pairs["source"] == src], th, model).head(2)
     if ex.empty:
         doc.p(f"{model} recalls no {src} pair that no baseline recalls at {th}.")
+        doc.h(2, "Details")
         return
     doc.h(2, f"Two pairs only the model finds ({model}, {src})")
     for _, r in ex.iterrows():
