@@ -14,7 +14,8 @@ from streamlit.testing.v1 import AppTest  # a dependency of the product: no skip
 
 REPO = Path(__file__).resolve().parents[1]
 HOME = "app_pages/0_Home.py"
-PAGES = ["app_pages/1_Embeddings.py", "app_pages/2_Recall.py", "app_pages/3_Confounders.py", "app_pages/4_Relationships.py"]
+PAGES = ["app_pages/1_Embeddings.py", "app_pages/2_Recall.py", "app_pages/3_Confounders.py", "app_pages/4_Relationships.py",
+         "app_pages/5_Plates.py", "app_pages/6_Guide.py"]
 
 
 def app(dataset, page=None, **params) -> AppTest:
@@ -136,6 +137,7 @@ def test_home_missing_results_and_embeddings(standin, tmp_path):
     for page in PAGES:
         at.switch_page(page).run()
         no_error(at)
+    at.switch_page("app_pages/4_Relationships.py").run()
     assert "No per-pair results" in texts(at)
 
 
