@@ -366,9 +366,23 @@ def test_run_benchmark_bad_input(tmp_path):
 
     import dataclasses
 
+    import re
+
+    from bioviz.bench.run import relationships_from_column
+
     screen = _fake_screen(tmp_path)
-    with pytest.raises(BenchmarkError, match="control label"):
-        run_benchmark(dataclasses.replace(screen, control_label="non-targeting"), sources=["CORUM"])
+    # A screen without controls is legal since compound screens (dae76e3): recall needs
+    # control-normalised maps, so it is skipped with one notice naming the control label.
+    summary = run_benchmark(dataclasses.replace(screen, control_label="non-targeting"), sources=["CORUM"],
+                            embedders=["random"], with_activity=False)
+    assert summary["sources"] == [] and summary["skipped_sources"] == {}
+    assert any("no control wells" in w and "'non-targeting'" in w and "recall" in w for w in summary["warnings"])
+    # A source matching no pair is skipped with its reason (the labels are not gene symbols).
     renamed = _fake_screen(tmp_path / "compounds", rename=lambda p: p if p == "NTC" else f"cmpd_{p}")
-    with pytest.raises(BenchmarkError, match="no known relationship matched.*SIGNOR.*gene symbol"):
-        run_benchmark(renamed, sources=["SIGNOR"], embedders=["random"], with_activity=False)
+    summary = run_benchmark(renamed, sources=["SIGNOR"], embedders=["random"], with_activity=False)
+    assert summary["sources"] == [] and list(summary["skipped_sources"]) == ["SIGNOR"]
+    assert re.search(r"SIGNOR: no known pair.*gene symbol.*'cmpd_", summary["skipped_sources"]["SIGNOR"])
+    assert any("recall skipped" in w for w in summary["warnings"])
+    # Still bad input: relationships from a metadata column the screen lacks, naming the column.
+    with pytest.raises(BenchmarkError, match="--relationships moa: the metadata has no column 'moa'"):
+        relationships_from_column(renamed.obs, "moa", "NTC")
