@@ -43,7 +43,8 @@ c = st.columns([1, 1, 1, 1])
 level = c[0].radio("Points are", ["well", "perturbation"], horizontal=True,
                    index=["well", "perturbation"].index(ui.widget_default("level", ["well", "perturbation"])),
                    key="emb_level", help="wells, or one point per perturbation: the map the benchmark scores "
-                   "(its recipe, e.g. PCA-CenterScale then the mean of the wells)")
+                   "(its recipe, e.g. PCA-CenterScale then the mean of the wells; the controls, which "
+                   "centre it, are not points)")
 model_first = embedders[0]
 base_first = next((e for e in embedders if ds.embedder_kind(e) == "baseline" and e != model_first),
                   embedders[-1])

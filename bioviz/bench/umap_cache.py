@@ -67,7 +67,10 @@ def layout_key(screen, embedder: str, level: str, n_neighbors: int, min_dist: fl
                 None)
     blob = json.dumps(dict(embedder=embedder, level=level, n_neighbors=int(n_neighbors),
                            min_dist=float(min_dist), seed=int(seed), size=emb[1], mtime=emb[2],
-                           meta=meta[1:] if meta else None, recipe=_recipe(screen, level), v=2), sort_keys=True)
+                           meta=meta[1:] if meta else None, recipe=_recipe(screen, level), v=2,
+                           # perturbation layouts made before controls were left out (they kept the control
+                           # row) get another key, so they are never shown as the benchmark's map
+                           **({"controls": "dropped"} if level == "perturbation" else {})), sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -137,6 +140,9 @@ def umap_layout(screen, embedder: str, *, level: str = "well", n_neighbors: int 
         x = emb[feature_columns(emb)].to_numpy(np.float32)
     else:
         prof = perturbation_profiles(emb, obs, screen.control_label, **map_args(screen))
+        # the map the benchmark scores has no control row (bench.maps.build_map drops it): the
+        # control profile is the centre the others are normalised against, not a perturbation
+        prof = prof[prof["perturbation"].astype(str) != str(screen.control_label)]
         ids = prof["perturbation"].astype(str).to_numpy()
         x = prof[feature_columns(prof)].to_numpy(np.float32)
     xy = compute_layout(x, n_neighbors, min_dist, seed, tqdm_kwds=tqdm_kwds)
