@@ -5,10 +5,12 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 HELP = "start the dashboard in the browser (Streamlit)"
 APP = Path(__file__).resolve().parents[2] / "app.py"
+STOP_GRACE_S = 10  # seconds a signalled Streamlit child gets to stop before it is terminated
 
 
 def add_parser(sub):
@@ -52,15 +54,27 @@ def serve(cmd: list[str], **popen_kw) -> int:
     """
     proc = subprocess.Popen(cmd, **popen_kw)
     stopped = []
+    stopped_at = [0.0]
 
     def forward(signum, frame):
+        if not stopped:
+            stopped_at[0] = time.monotonic()
         stopped.append(signum)
         if proc.poll() is None:
             proc.send_signal(signum)
 
     old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        rc = proc.wait()
+        # Streamlit serves its port before it installs its own SIGINT handler; a Ctrl-C in that
+        # window (seconds on 2 busy cores) cancels its event loop and leaves the process hanging,
+        # so a child still up STOP_GRACE_S after the signal is terminated below.
+        while True:
+            try:
+                rc = proc.wait(timeout=0.5)
+                break
+            except subprocess.TimeoutExpired:
+                if stopped and time.monotonic() - stopped_at[0] > STOP_GRACE_S:
+                    return 0
         return 0 if stopped else rc
     finally:
         for s, handler in old.items():
