@@ -97,22 +97,12 @@ def _findings(root):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="measured 16:28 on seed 11: cell_count's planted-density recall is 0 because its second "
-                          "count (border_nuclei) is ~constant on the demo (sd 0.06), so centre-scaling makes that axis "
-                          "noise; cell_count needs a second count that varies (issue 9 report)", strict=False)
 def test_readme_findings_hold_on_an_unseen_seed(unseen):
-    """README, "What the default demo shows": each statement, on seed 11."""
+    """README, "What the default demo shows": the statements that hold, on seed 11."""
     f = _findings(unseen)
-    null = f["random: planted-density recall"]
     # planted holds only pairs that share a planted mechanism
     assert f["planted pairs with mechanism none"] == 0 and f["planted pairs"] > 50
-    # cell_count: far above the null raw; after the density adjustment nothing is left (or it is null)
-    assert f["cell_count: planted-density recall"] > max(0.5, 4 * null)
-    assert f["cell_count: share of recalled CORUM pairs that are planted density"] > 0.5
-    adj = f["cell_count: planted-density recall adjusted (nan = nothing left)"]
-    assert f["cell_count: adjusted for density, nothing left (1 = yes)"] == 1 or abs(adj - null) <= 0.05
-    # pixel_stats: its planted-density recall at least halves, and the probe no longer reads density
-    assert f["pixel_stats: planted-density recall adjusted"] <= 0.5 * f["pixel_stats: planted-density recall"]
+    # pixel_stats: after the density adjustment the probe no longer reads density
     assert abs(f["pixel_stats: density probe R2 after adjustment"]) < 0.05
     # morphology keeps its planted-morphology pairs after the density adjustment
     assert f["morphology: planted-morphology recall adjusted"] >= 0.8 * f["morphology: planted-morphology recall"]
@@ -120,6 +110,22 @@ def test_readme_findings_hold_on_an_unseen_seed(unseen):
     summary = json.loads((unseen / "results" / "summary.json").read_text())
     assert set(summary["bootstrap"]["unit"].values()) <= {"complex", "gene"}
     assert summary["bootstrap"]["unit"]["planted"] == "complex"
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="measured on seed 11 (issue 9, open): cell_count's planted-density recall is 0 because its "
+                          "second count (border_nuclei) is ~constant on the demo (sd 0.06), so centre-scaling makes "
+                          "that axis noise; pixel_stats falls 0.474 -> 0.273, a little less than half", strict=False)
+def test_density_findings_on_an_unseen_seed(unseen):
+    """Issue 9's density bars on seed 11: cell_count far above the null raw and at the null (or nothing
+    left) after the density adjustment; pixel_stats' planted-density recall at least halved."""
+    f = _findings(unseen)
+    null = f["random: planted-density recall"]
+    assert f["cell_count: planted-density recall"] > max(0.5, 4 * null)
+    assert f["cell_count: share of recalled CORUM pairs that are planted density"] > 0.5
+    adj = f["cell_count: planted-density recall adjusted (nan = nothing left)"]
+    assert f["cell_count: adjusted for density, nothing left (1 = yes)"] == 1 or abs(adj - null) <= 0.05
+    assert f["pixel_stats: planted-density recall adjusted"] <= 0.5 * f["pixel_stats: planted-density recall"]
 
 
 @pytest.mark.parametrize("name", ["morphology", "pixel_stats"])
