@@ -281,6 +281,11 @@ def forest_title(recall: pd.DataFrame, threshold: str, *, adjusted_for: str = ""
     d = forest_data(recall, threshold, adjusted_for=adjusted_for, mechanism=mechanism, sources=sources)
     if d.empty:
         return "No recall for this selection"
+    # Mean over the public (or user-given) sources only: `planted` is the demo's truth, the union of
+    # pairs the other sources already count, so averaging it in would count those pairs twice (issue 9).
+    public = d[d["source"] != "planted"]
+    if not public.empty:
+        d = public
     mean = d.groupby("embedder")["recall"].mean()
     kinds = d.drop_duplicates("embedder").set_index("embedder")["kind"]
     models = mean[kinds[mean.index] == "model"].sort_values(ascending=False)
