@@ -18,12 +18,16 @@ def _oracle(root: Path) -> dict:
     if "null_model" in rec:
         rec = rec[rec["null_model"].isin(["all", ""])]
     th = rec["threshold"].iloc[0]
-    raw = rec[(rec["threshold"] == th) & (rec["adjusted_for"] == "") & (rec["mechanism"] == "")]
+    # mean recall over the public sources only: `planted` is not averaged in (issue 9)
+    raw = rec[(rec["threshold"] == th) & (rec["adjusted_for"] == "") & (rec["mechanism"] == "")
+              & (rec["source"] != "planted")]
     mean = raw.groupby("embedder")["recall"].mean()
-    baselines = {"pixel_stats", "cell_count", "morphology", "structure", "untrained_vit", "untrained_vit_per_channel",
-                 "untrained_resnet", "untrained_resnet_per_channel", "plate_layout", "random"}
+    # the embedders of kind `baseline` (issue 9): morphology is `handcrafted` and random is the `null`
+    baselines = {"pixel_stats", "cell_count", "structure", "untrained_vit", "untrained_vit_per_channel",
+                 "untrained_resnet", "untrained_resnet_per_channel", "plate_layout"}
     is_base = [e in baselines or e.startswith("confounder:") for e in mean.index]
-    models = mean[[not b for b in is_base]]
+    not_model = {"morphology", "random"}  # handcrafted and null kinds are neither models nor baselines
+    models = mean[[not b and e not in not_model for e, b in zip(mean.index, is_base)]]
     base = mean[is_base]
     out = {"baselines": set(base.index), "threshold": th.replace("_", "/"), "best_baseline": base.idxmax(), "best_baseline_recall": base.max()}
     if len(models):
