@@ -71,7 +71,24 @@ def _tqdm(**kwargs):
     return tqdm(dynamic_ncols=True, file=sys.stderr, **kwargs)
 
 
-class progress_bar:
+class _Bar:
+    """One tqdm bar, closed on exit (shared by the progress callbacks below)."""
+
+    bar = None
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class progress_bar(_Bar):
     """``progress(done, total, msg)`` callback (bioviz.embed's and train's shape) drawing one tqdm
     bar per message; ``with progress_bar(quiet, unit="site") as progress: ...`` closes it."""
 
@@ -88,19 +105,8 @@ class progress_bar:
         if done >= total:
             self.close()
 
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-
-class step_bar:
+class step_bar(_Bar):
     """``progress(msg)`` callback (run_benchmark's shape): one tqdm bar counting steps, the current
     step as its description."""
 
@@ -114,14 +120,3 @@ class step_bar:
             self.bar = _tqdm(total=None, unit=self.unit)
         self.bar.set_description_str(msg)
         self.bar.update(1)
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
