@@ -96,6 +96,16 @@ def shot(pg, name):
     pg.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
+def has_count(locator, n):
+    """Wait (up to 90 s) until the locator matches exactly n elements: Streamlit draws plots and images
+    after the text around them, so a count taken at once can be 0 on a loaded machine (CI at 1075 s
+    counted 0 maps right after the Embeddings caption)."""
+    from playwright.sync_api import expect
+
+    expect(locator).to_have_count(n, timeout=90_000)
+    return True
+
+
 def nav(pg, label):
     pg.locator('[data-testid="stSidebarNav"] a', has_text=label).first.click()
     settle(pg)
@@ -124,7 +134,7 @@ def test_every_page_and_a_lasso(page, server, dataset):
     nav(pg, "Embeddings")
     pg.get_by_text("Draw a lasso").wait_for()
     plots = pg.locator(".js-plotly-plot")
-    assert plots.count() == 2
+    assert has_count(plots, 2)
     no_exception(pg, "Embeddings")
     shot(pg, "2_embeddings")
     box = plots.nth(0).locator(".nsewdrag").first.bounding_box()
@@ -169,7 +179,7 @@ def test_every_page_and_a_lasso(page, server, dataset):
 
     nav(pg, "Confounders")
     pg.get_by_text("Plate leakage").wait_for()
-    assert pg.locator(".js-plotly-plot").count() == 3
+    assert has_count(pg.locator(".js-plotly-plot"), 3)
     no_exception(pg, "Confounders")
     shot(pg, "5_confounders")
 
@@ -186,7 +196,7 @@ def test_every_page_and_a_lasso(page, server, dataset):
     settle(pg)
     no_exception(pg, "Relationships with a pair")
     assert pg.locator('[data-testid="stImage"]').count() >= 3
-    assert pg.locator(".js-plotly-plot").count() == 1
+    assert has_count(pg.locator(".js-plotly-plot"), 1)
     shot(pg, "6_relationships_pair")
 
 
