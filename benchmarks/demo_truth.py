@@ -44,7 +44,9 @@ def build(work: Path, seed: int, embedders: str = "all", n_boot: int = 1000) -> 
                 _bioviz("demo", "--preset", "default", "--split", "train", "--out", str(train), "--seed", str(seed))
             _bioviz("train", "--dataset", str(train), "--out", str(model), "--seed", str(seed))
     _bioviz("embed", "--dataset", str(root), "--embedders", embedders)
-    if not (root / "results" / "summary.json").exists():
+    summary = root / "results" / "summary.json"
+    newest = max((p.stat().st_mtime for p in (root / "embeddings").glob("*.parquet")), default=0.0)
+    if not summary.exists() or summary.stat().st_mtime < newest:  # an embedding changed: benchmark again
         _bioviz("benchmark", "--dataset", str(root), "--adjust", "density", "--n-boot", str(n_boot))
     return root
 

@@ -31,14 +31,37 @@ def test_border_and_area_filters_on_planted_objects():
     # 1 touches the top edge (16 px), 2 is small (4 px), 3 is mid (36 px), 4 is big (100 px) and touches the right edge.
     lab = _labels([(0, 10, 4), (20, 20, 2), (30, 30, 6), (40, 54, 10)])
     # counts only: the kept nuclei, and the nuclei touching the border (1 and 4) whatever the filters
-    assert _features(lab).tolist() == [4, 2]
-    assert _features(lab, exclude_border=True).tolist() == [2, 2]
-    assert _features(lab, min_nucleus_area=5).tolist() == [3, 2]
-    assert _features(lab, max_nucleus_area=36).tolist() == [3, 2]
-    assert _features(lab, min_nucleus_area=4, max_nucleus_area=16).tolist() == [2, 2]
-    assert _features(lab, exclude_border=True, min_nucleus_area=5).tolist() == [1, 2]
-    assert _features(lab, min_nucleus_area=1000).tolist() == [0, 2]
-    assert _features(np.zeros((64, 64), np.int32)).tolist() == [0, 0]
+    assert _features(lab).tolist() == [4, 2, 0]
+    assert _features(lab, exclude_border=True).tolist() == [2, 2, 0]
+    assert _features(lab, min_nucleus_area=5).tolist() == [3, 2, 0]
+    assert _features(lab, max_nucleus_area=36).tolist() == [3, 2, 0]
+    assert _features(lab, min_nucleus_area=4, max_nucleus_area=16).tolist() == [2, 2, 0]
+    assert _features(lab, exclude_border=True, min_nucleus_area=5).tolist() == [1, 2, 0]
+    assert _features(lab, min_nucleus_area=1000).tolist() == [0, 2, 0]
+    assert _features(np.zeros((64, 64), np.int32)).tolist() == [0, 0, 0]
+
+
+def test_crowded_nuclei_counts_kept_neighbours_within_two_diameters():
+    # diameter 8 px -> 16 px: 1 and 2 are 10 px apart (crowded), 3 is 12 px from 2 (crowded), 4 stands alone
+    lab = _labels([(10, 10, 4), (10, 20, 4), (10, 32, 2), (45, 45, 4)])
+    assert _features(lab).tolist() == [4, 0, 3]
+    # a neighbour dropped by a filter no longer crowds: without the 4 px nucleus 3, only 1 and 2 remain
+    assert _features(lab, min_nucleus_area=5).tolist() == [3, 0, 2]
+    from bioviz.embed.cell_count import crowded_nuclei
+
+    # against a brute-force oracle on random centres
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        pts = rng.integers(0, 120, size=(12, 2))
+        lab = np.zeros((128, 128), np.int32)
+        for k, (y, x) in enumerate(pts, start=1):
+            lab[y, x] = k
+        n = int(lab.max())
+        keep = np.array([(lab == k).any() for k in range(1, n + 1)])
+        cen = np.array([np.argwhere(lab == k)[0] for k in range(1, n + 1)], float)
+        d = np.hypot(*(cen[:, None] - cen[None]).transpose(2, 0, 1))
+        np.fill_diagonal(d, np.inf)
+        assert crowded_nuclei(lab, n, keep, 10.0) == int((d <= 20.0).any(1).sum())
 
 
 def test_defaults_keep_the_cache_key_and_names():
@@ -46,7 +69,7 @@ def test_defaults_keep_the_cache_key_and_names():
     # Unset filters stay out of the config, so caches computed before the options existed stay valid.
     assert set(e.config) == {"revision", "nuclear_channel", "nucleus_diameter"}
     assert "exclude_border" in create_embedder("cell_count", exclude_border=True).config
-    assert e.feature_names(["DNA"]) == ["cell_count", "border_nuclei"]
+    assert e.feature_names(["DNA"]) == ["cell_count", "border_nuclei", "crowded_nuclei"]
 
 
 def test_bad_options_name_the_embedder():
@@ -65,11 +88,11 @@ def test_options_reach_the_cache_with_named_features(small_screen):
     screen = read_screen(small_screen)
     out = embed(screen, ["cell_count"], configs={"cell_count": {"exclude_border": True, "max_nucleus_area": 5000}},
                 workers=0, confounders=False)["cell_count"]
-    assert list(out.columns) == ["well_id", "f0", "f1"]
+    assert list(out.columns) == ["well_id", "f0", "f1", "f2"]
     from bioviz.embed import embedding_info
 
     meta = embedding_info(screen, "cell_count")
-    assert meta["feature_names"] == ["cell_count", "border_nuclei"]
+    assert meta["feature_names"] == ["cell_count", "border_nuclei", "crowded_nuclei"]
     assert meta["config"]["exclude_border"] is True and meta["config"]["max_nucleus_area"] == 5000
 
 

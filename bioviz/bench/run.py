@@ -16,7 +16,8 @@ from .bootstrap import bootstrap_ci, holm, pair_clusters, paired_bootstrap_pvalu
 from .cka import linear_cka
 from .maps import aggregate, align, build_map, feature_columns, normalize_embedding
 from .probes import confounder_probes, ridge_r2_many
-from .recall import DEFAULT_THRESHOLDS, known_relationship_recall, normalize_thresholds, threshold_label
+from .recall import (DEFAULT_THRESHOLDS, degenerate_map, known_relationship_recall, normalize_thresholds,
+                     threshold_label)
 from .results import write_results
 
 # -- inputs: read through bioviz.embed, the owner of embeddings/ -----------------------------
@@ -221,10 +222,14 @@ def run_benchmark(
                     nothing_left[(adj_label, name)] = res.reason
                     continue
                 adjusted_probe[(adj_label, name)] = _adjusted_probe_r2(res.embedding, conf, adj, seed)
+            feats = m[feature_columns(m, exclude=("perturbation",))]
+            why = degenerate_map(feats.to_numpy(dtype=np.float64))
+            if why:  # ties everywhere: the reason, never a recall computed on +-1 cosines
+                nothing_left[(adj_label, name)] = why
+                continue
             map_sizes[name] = len(m)
             if not adj:
                 raw_maps[name] = m
-            feats = m[feature_columns(m, exclude=("perturbation",))]
             run = known_relationship_recall(
                 feats, m["perturbation"], sources=sources,
                 relationships=rel_tables or None, thresholds=thresholds, with_ranks=True, what=f"map of {name}",
@@ -388,7 +393,9 @@ def run_benchmark(
         "bootstrap": {"unit": units, "n_boot": n_boot, "zero_one": "wilson",
                       "comparisons": "paired cluster bootstrap, Holm-adjusted per threshold and adjustment"},
         "adjustment": {"confounders": list(adjust), "density_degree": DENSITY_DEGREE, "negligible": NEGLIGIBLE,
-                       "per_embedder": adjust_info, "nothing_left": {f"{k[1]}": v for k, v in nothing_left.items()}},
+                       "per_embedder": adjust_info, "nothing_left": {k[1]: v for k, v in nothing_left.items() if k[0]}},
+        # raw maps with ties everywhere (bench.recall.degenerate_map): no recall, the reason instead
+        "not_applicable": {k[1]: v for k, v in nothing_left.items() if not k[0]},
         "model_only": model_only.to_dict(orient="records"),
         "adjusted_for": "+".join(adjust),
         "sources": sorted(pairs["source"].unique().tolist()),

@@ -253,6 +253,15 @@ def nothing_left(recall: pd.DataFrame) -> dict[str, str]:
     return {e: str(why)[len("explained by "):] for e, why in r.groupby("embedder")["reason"].first().items()}
 
 
+def not_applicable(recall: pd.DataFrame) -> dict[str, str]:
+    """{embedder: reason} for maps that were not scored because their cosines tie everywhere
+    (bench.recall.degenerate_map: one direction, e.g. a single count)."""
+    if "reason" not in recall:
+        return {}
+    r = recall[recall["reason"].astype(str).str.startswith("not applicable")]
+    return {e: str(why) for e, why in r.groupby("embedder")["reason"].first().items()}
+
+
 def adjusted_probe(recall: pd.DataFrame) -> pd.DataFrame:
     """Per embedder and adjustment: the probe R² on the adjusted embedding, and (simulated screens)
     the share of recalled pairs still planted by the adjusted-for mechanism, per source."""
@@ -282,7 +291,7 @@ def scorecard(recall: pd.DataFrame, probes: pd.DataFrame | None, threshold: str 
         ths = list(r["threshold"].unique())
         threshold = ths[0] if ths else None
     r = r[r["threshold"] == threshold]
-    raw = r[r["adjusted_for"] == ""].pivot_table(index="embedder", columns="source", values="recall")
+    raw = r[r["adjusted_for"] == ""].pivot_table(index="embedder", columns="source", values="recall", dropna=False)
     raw.columns.name = None
     out = raw.add_prefix("recall ")
     # "mean recall" covers the five public sources only: planted is the simulator's truth (and
@@ -309,6 +318,12 @@ def scorecard(recall: pd.DataFrame, probes: pd.DataFrame | None, threshold: str 
                         out.loc[e, "note"] = f"nothing left after adjusting for {why[len('explained by '):]}"
     else:
         out["mean recall"] = raw[public].mean(axis=1)
+    na = {e: why for e, why in not_applicable(r).items() if e in out.index}
+    if na:  # maps with ties everywhere: said, never scored (their recall cells stay empty)
+        if "note" not in out:
+            out["note"] = ""
+        for e, why in na.items():
+            out.loc[e, "note"] = "; ".join(x for x in (out.loc[e, "note"], why) if x)
     if probes is not None and len(probes):
         cc = probes[(probes["confounder"] == "cell_count") & (probes["metric"] == R2)]
         out["cell-count R²"] = cc.groupby("embedder")["value"].mean()
