@@ -46,9 +46,9 @@ def load_confounders(screen) -> pd.DataFrame | None:
 def confounder_baselines(conf: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Embeddings made of confounders alone: what recall a screen gives for free.
 
-    Cell count alone is not one of them: a one-feature map has cosines of +-1 only, so its recall
-    is 0 by construction, which would read as "density explains nothing". The ``cell_count``
-    embedder (two counts: kept nuclei and nuclei touching the border) is the density baseline.
+    Cell count alone is not one of them: a one-feature map has cosines of +-1 only (reported as
+    "not applicable", bench.recall.degenerate_map). The ``cell_count`` embedder (three counts:
+    kept, touching the border, crowded) is the density baseline.
     """
     out = {}
     groups = {

@@ -59,7 +59,7 @@ def kept_nuclei(nuclei: np.ndarray, n: int, *, exclude_border: bool = False,
     return keep, areas
 
 
-@register_embedder("cell_count", description="nuclei counts: kept and touching the border (DNA channel watershed); "
+@register_embedder("cell_count", description="nuclei counts: kept, touching the border, crowded (DNA channel watershed); "
                    "options exclude_border, min_nucleus_area, max_nucleus_area")
 class CellCount(SegmentingEmbedder):
     revision = 3  # 1 carried mean nucleus area; 2 is counts only; 3 adds crowded_nuclei
