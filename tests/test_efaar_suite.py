@@ -274,3 +274,35 @@ def test_bad_input_one_line():
                                            keys_to_drop=["b"])
     with pytest.raises(BenchmarkError, match="GO table is a storage pointer"):
         es.cluster_benchmark(np.zeros((4, 2)), list("abcd"), source="GO")
+
+
+def test_null_genes_option_reaches_the_consistency_benchmark(standin_copy, tmp_path, capsys):
+    """`bioviz benchmark --null-genes FILE`: the consistency null is those genes' wells (efaar's
+    non-expressed-gene null), said in the CLI and written to consistency.csv; a list that matches
+    no perturbation is one line naming the file."""
+    from bioviz.bench.results import read_results
+    from bioviz.cli import main
+    from bioviz.screen import read_screen
+
+    screen = read_screen(standin_copy)
+    perts = sorted(set(screen.obs["perturbation"].astype(str)) - {str(screen.control_label)})
+    genes = tmp_path / "not_expressed.txt"
+    genes.write_text("# HeLa, TPM < 1\n" + "\n".join(perts[:4] + ["OR1A1"]) + "\n")
+    rc = main(["benchmark", "--dataset", str(standin_copy), "--embedders", "random", "--null-genes", str(genes),
+               "--n-boot", "20", "--quiet"])
+    assert rc == 0
+    assert "consistency and magnitude null: non-expressed genes (user list): 4 of 5 in the screen" in \
+        capsys.readouterr().out
+    cons = read_results(screen, tables=["consistency"])["consistency"]
+    assert (cons["null"] == "non-expressed genes (user list): 4 of 5 in the screen").all()
+    assert (cons["null_size"] == 4).all()
+    # the null genes are the null, not scored against themselves
+    assert not set(perts[:4]) & set(cons["perturbation"])
+
+    bad = tmp_path / "mouse.txt"
+    bad.write_text("Actb\nGapdh\n")
+    for path, msg in ((bad, "none of its 2 genes is a perturbation of this screen (e.g. Actb, Gapdh)"),
+                      (tmp_path / "absent.txt", "no such file")):
+        assert main(["benchmark", "--dataset", str(standin_copy), "--null-genes", str(path), "--quiet"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and msg in err[0] and str(path) in err[0], err

@@ -419,6 +419,9 @@ def run_benchmark(
     }
     suite = {k: pd.concat(v, ignore_index=True) for k, v in suite_frames.items() if v}
     summary["efaar_suite"] = {k: sorted({n for n in v["note"] if n.startswith("not applicable")}) for k, v in suite.items()}
+    if "consistency" in suite:  # which null the consistency benchmark used (issue 12: say which)
+        nulls = suite["consistency"]["null"].dropna().astype(str)
+        summary["efaar_null"] = nulls[nulls != ""].iloc[0] if (nulls != "").any() else ""
     write_results(screen, dict(recall=recall, pairs=pairs_out, probes=probes, cka=cka, activity=activity,
                                comparisons=comparisons, retrieval=retrieval, model_only=model_only, **suite),
                   summary, out=out)

@@ -32,6 +32,10 @@ def add_parser(subparsers):
                    help="how well embeddings are normalised before aggregation (default: %(default)s)")
     p.add_argument("--aggregation", default=AGGREGATIONS[0], choices=list(AGGREGATIONS),
                    help="how replicate wells become one profile (default: %(default)s)")
+    p.add_argument("--null-genes", default=None, metavar="FILE",
+                   help="genes not expressed in this cell type, one per line (or a CSV with a gene column): the "
+                        "null of the consistency and magnitude benchmarks, as efaar's authors use it (default: "
+                        "groups of control wells)")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for CIs and p-values")
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (default <dataset>/results)")
     add_quiet(p)
@@ -47,10 +51,12 @@ def run(args) -> int:
     names = split_names(args.embedders)  # None: every up-to-date cache
     sources = [s.strip() for s in args.sources.split(",")] if args.sources else None
     rels = relationship_args(screen, args.relationships)
+    null_genes = read_null_genes(screen, args.null_genes) if args.null_genes else None
     with step_bar(args.quiet) as progress:
         summary = run_benchmark(
             screen, names, args.adjust, out=args.out, sources=sources, relationships=rels, method=args.map_method,
             aggregation=args.aggregation, n_boot=args.n_boot, progress=progress, matched_null=args.matched_null,
+            null_genes=null_genes,
         )
     out = results.results_dir(screen, args.out)
     written = [f for f in results.file_names() if (out / f).is_file()]
@@ -58,12 +64,52 @@ def run(args) -> int:
           f"({len(summary['embedders'])} embedders, {summary['seconds']} s)")
     for src, why in summary.get("skipped_sources", {}).items():
         print(f"notice: {src} skipped: {why.split(': ', 1)[-1]}")
+    if summary.get("efaar_null"):
+        print(f"consistency and magnitude null: {summary['efaar_null']}")
     for bench, whys in summary.get("efaar_suite", {}).items():  # consistency / magnitude / cluster
         for why in whys:
             print(f"{bench}: {why}")
     for w in summary["warnings"]:
         print(f"warning: {w}", file=sys.stderr)
     return 0
+
+
+GENE_COLUMNS = ("gene", "genes", "symbol", "gene_symbol", "perturbation", "Metadata_Symbol")
+
+
+def read_null_genes(screen, path) -> list[str]:
+    """--null-genes: the gene list (a text file, one per line, or a CSV with one of GENE_COLUMNS or
+    a single column). One line naming the file when it cannot be used."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from ..errors import BenchmarkError
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise BenchmarkError(f"--null-genes {path}: no such file")
+    try:
+        if p.suffix.lower() in (".csv", ".tsv"):
+            t = pd.read_csv(p, sep="\t" if p.suffix.lower() == ".tsv" else ",", dtype=str)
+            col = next((c for c in GENE_COLUMNS if c in t.columns), None)
+            if col is None and t.shape[1] != 1:
+                raise BenchmarkError(f"--null-genes {path}: no gene column (one of {', '.join(GENE_COLUMNS)}) "
+                                     f"among {', '.join(map(str, t.columns[:6]))}")
+            genes = t[col or t.columns[0]].dropna().astype(str).str.strip().tolist()
+        else:
+            genes = [ln.strip() for ln in p.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    except (UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise BenchmarkError(f"--null-genes {path}: not a text or CSV gene list ({exc.__class__.__name__})") from None
+    perts = set(screen.obs["perturbation"].astype(str))
+    hits = sorted(set(genes) & perts)
+    if not hits:
+        raise BenchmarkError(f"--null-genes {path}: none of its {len(set(genes))} genes is a perturbation of this "
+                             f"screen (e.g. {', '.join(genes[:3]) or 'the file is empty'})")
+    if len(hits) < 2:
+        raise BenchmarkError(f"--null-genes {path}: only {hits[0]} is a perturbation of this screen; the null "
+                             "needs at least 2 genes")
+    return genes
 
 
 def relationship_args(screen, value) -> dict | None:
