@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from bioviz.errors import BiovizError
-from bioviz.plots import forest, montage, plate
+from bioviz.plots import forest, montage, plate_view
 
 EMB = ["weakly_supervised", "my_model", "cell_count", "pixel_stats", "untrained_vit", "morphology", "plate_layout",
        "random", "confounder:intensity"]
@@ -94,24 +94,27 @@ def test_dumbbell_raw_to_adjusted_from_table():
     assert "no recall adjusted for focus" in forest.dumbbell_plot(rec, "0.05_0.95", "focus", title="t").layout.annotations[0].text
 
 
-def test_plate_grid_places_values_and_heatmap_panels():
+def test_plate_heatmap_places_wells_on_one_colour_scale():
+    """The Plates page's heatmap (the one plate builder): wells at their row/column, letter rows
+    accepted, one colour scale for every plate, and a table without row/col is one line."""
     wells = pd.DataFrame({
-        "well_id": ["P1_A01", "P1_B03", "P1_B03s2", "P2_A02"],
-        "plate": ["P1", "P1", "P1", "P2"],
-        "row": [0, 1, 1, 0], "col": [1, 3, 3, 2],
-        "cell_count": [10.0, 20.0, 40.0, 7.0],
+        "well_id": ["P1_A01", "P1_B03", "P2_A02", "P2_AA01"],
+        "plate": ["P1", "P1", "P2", "P2"], "well": ["A01", "B03", "A02", "AA01"], "perturbation": "g",
+        "row": [0, 1, 0, 26], "col": [1, 3, 2, 1],
+        "cell_count": [10.0, 20.0, 7.0, 40.0],
     })
-    vals, ids, rl, cl = plate.plate_grid(wells, "P1", "cell_count")
-    assert rl == ["A", "B"] and cl == ["1", "2", "3"]
-    assert vals[0, 0] == 10 and vals[1, 2] == 30  # two sites of B03 averaged
-    assert np.isnan(vals[0, 1]) and ids[1, 2] == "P1_B03"
-    fig = plate.plate_heatmap(wells, "cell_count", title="Edge wells hold fewer cells")
-    assert len(fig.data) == 2 and [a.text for a in fig.layout.annotations][:2] == ["P1", "P2"]
-    assert fig.data[0].zmin == 7 and fig.data[1].zmax == 40  # one colour scale for all plates
-    letters = wells.assign(row=["A", "B", "B", "A"])
-    assert np.array_equal(plate.plate_grid(letters, "P1", "cell_count")[0], vals, equal_nan=True)
-    with pytest.raises(BiovizError, match="no 'row' column"):
-        plate.plate_heatmap(wells.drop(columns="row"), "cell_count", title="t")
+    fig = plate_view.plate_heatmap(wells, "cell_count", title="Edge wells hold fewer cells")
+    assert len(fig.data) == 2 and [a.text for a in fig.layout.annotations][:2] == ["plate P1", "plate P2"]
+    p1, p2 = fig.data
+    assert list(p1.x) == [1, 3] and list(p1.y) == [0, 1] and list(p1.customdata[:, 0]) == ["P1_A01", "P1_B03"]
+    assert p1.marker.cmin == p2.marker.cmin and p1.marker.cmax == p2.marker.cmax  # one scale
+    letters = wells.assign(row=["A", "B", "A", "AA"])
+    fig2 = plate_view.plate_heatmap(letters, "cell_count", title="t")
+    assert list(fig2.data[1].y) == [0, 26]
+    assert [plate_view.row_label(i) for i in (0, 25, 26, 31)] == ["A", "Z", "AA", "AF"]
+    with pytest.raises(BiovizError, match="no 'row' column") as e:
+        plate_view.plate_heatmap(wells.drop(columns="row"), "cell_count", title="t")
+    assert "\n" not in str(e.value)
 
 
 def test_montage_order_spans_the_axis():
