@@ -116,7 +116,9 @@ def _legend_traces(kinds, fig, legend_models: list[str], colors: dict) -> None:
                                  name=n, legendgroup=n, showlegend=True), row=1, col=1)
     for k in KIND_ORDER[1:]:
         if k in kinds:
-            label = "null (random)" if k == "null" else f"baseline: {k}"
+            # handcrafted features (morphology, CellProfiler profiles) are their own kind since issue 9,
+            # not a baseline
+            label = {"null": "null (random)", "handcrafted": "handcrafted features"}.get(k, f"baseline: {k}")
             sym = "circle-open" if k == "null" else "circle"
             fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=label, showlegend=True,
                                      marker=dict(color=KIND_COLORS[k], size=9, symbol=sym,
@@ -155,7 +157,7 @@ def _panels(n_sources: int, titles, title: str, n_rows: int, x_title: str, x_max
     fig.update_layout(
         title=dict(text=wrap_title(title), x=0.01, xanchor="left", y=0.98, yanchor="top", font=dict(size=17)),
         width=w, height=min(h, max(380, 185 + 30 * n_rows)),
-        margin=dict(l=10, r=10, t=115 if "<br>" in wrap_title(title) else 85, b=50), plot_bgcolor="white",
+        margin=dict(l=10, r=10, t=115 if "<br>" in wrap_title(title) else 85, b=56), plot_bgcolor="white",
         legend=dict(x=1.01, xanchor="left", y=1, yanchor="top", font=dict(size=11), bgcolor="rgba(255,255,255,0.9)"),
         font=dict(size=12),
     )
@@ -167,7 +169,10 @@ def _panels(n_sources: int, titles, title: str, n_rows: int, x_title: str, x_max
     fig.update_xaxes(showgrid=True, gridcolor="#eeeeee", zeroline=False, tickformat=".0%", range=[0, x_max],
                      tickmode="array", tickvals=ticks, title_text=x_title if n_sources == 1 else None)
     if n_sources > 1:
-        fig.add_annotation(text=x_title, x=0.5, y=-0.11, xref="paper", yref="paper", showarrow=False)
+        # below the tick labels by a fixed number of pixels: a paper fraction (was y=-0.11) put the
+        # title on the ticks of short figures (245 px of plot area: 27 px down, ticks reach ~20)
+        fig.add_annotation(text=x_title, x=0.5, y=0, yanchor="top", yshift=-26, xref="paper", yref="paper",
+                           showarrow=False)
     fig.update_yaxes(autorange="reversed", showgrid=False, automargin=True)
     return fig
 
