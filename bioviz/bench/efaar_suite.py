@@ -439,7 +439,12 @@ def cluster_benchmark(features, labels, source: str = "CORUM", min_genes: int = 
     order = _pandas_order(features)
     xn = _normalize_rows(x, order)
     # gene -> map rows once (efaar runs an isin over the map for every complex)
-    where = pd.Series(np.arange(len(labels))).groupby(labels, sort=False).apply(list).to_dict()
+    # (a pandas groupby-apply here took 1.7 of 3.9 s at 8,000 genes: one Series per gene)
+    codes, uniq = pd.factorize(pd.Series(labels))
+    by_code = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[by_code], np.arange(len(uniq) + 1))
+    code_of = {g: i for i, g in enumerate(uniq)}
+    where = {g: by_code[bounds[code_of[g]]:bounds[code_of[g] + 1]] for genes in found.values() for g in genes}
     rows = []
     for key, genes in found.items():
         inside = np.sort(np.concatenate([where[g] for g in genes]))
