@@ -62,11 +62,18 @@ def recall(screen, *, embedder: str, adjust=None, sources=None, thresholds=None,
            aggregation: str | None = None) -> pd.DataFrame:
     """Known-relationship recall of one embedder's map, live (nothing written): efaar's table
     (``source, null_size, query_size, recall_<l>_<r>``). The map is
-    :func:`bioviz.pp.perturbation_map` (the benchmark's recipe unless ``method``/``aggregation``)."""
+    :func:`bioviz.pp.perturbation_map` (the benchmark's recipe unless ``method``/``aggregation``).
+    A map whose cosines tie everywhere raises BenchmarkError with the reason ("not applicable: ...")."""
     from .bench.recall import DEFAULT_THRESHOLDS, recall_table
     from .pp import perturbation_map
 
+    from .bench.recall import degenerate_map
+    from .errors import BenchmarkError
+
     m = perturbation_map(screen, embedder=embedder, adjust=adjust, method=method, aggregation=aggregation)
     feats = m.drop(columns="perturbation")
+    why = degenerate_map(feats.to_numpy(dtype=float))
+    if why:  # as the benchmark: ties everywhere get the reason, never a number
+        raise BenchmarkError(f"recall of {embedder}{' adjusted for ' + '+'.join(adjust) if adjust else ''}: {why}")
     return recall_table(feats, m["perturbation"], sources=sources, thresholds=thresholds or DEFAULT_THRESHOLDS,
                         what=f"map of {embedder}")
