@@ -74,6 +74,7 @@ def recall(screen, *, embedder: str, adjust=None, sources=None, thresholds=None,
     feats = m.drop(columns="perturbation")
     why = degenerate_map(feats.to_numpy(dtype=float))
     if why:  # as the benchmark: ties everywhere get the reason, never a number
-        raise BenchmarkError(f"recall of {embedder}{' adjusted for ' + '+'.join(adjust) if adjust else ''}: {why}")
+        adj = [adjust] if isinstance(adjust, str) else list(adjust or [])
+        raise BenchmarkError(f"recall of {embedder}{' adjusted for ' + '+'.join(adj) if adj else ''}: {why}")
     return recall_table(feats, m["perturbation"], sources=sources, thresholds=thresholds or DEFAULT_THRESHOLDS,
                         what=f"map of {embedder}")
