@@ -324,7 +324,9 @@ def describe_markdown() -> str:
                          "`matched_null`: per matched null, the bins used per confounder, cells, smallest cell; `kinds` "
                          "(model, handcrafted, baseline or null per embedder), `bootstrap` (the resampled unit per "
                          "source), `adjustment` (density polynomial degree, the negligible-variance cut, directions "
-                         "kept and dropped per embedder, and which embedders had nothing left).")
+                         "kept and dropped per embedder, and which embedders had nothing left), `not_applicable` (raw maps "
+                         "whose cosines tie everywhere, with the reason; their recall rows carry no number) and "
+                         "`efaar_null` (the null of the consistency and magnitude benchmarks).")
             continue
         opt = {"retrieval": " (only when the screen has moa/target labels)",
                "model_only": " (only when a model is benchmarked)"}.get(
