@@ -54,7 +54,7 @@ ui.url_set(source=source, gene=gene)
 query = parse_query(gene)
 query = query[0] if len(query) == 1 else None
 if query:
-    acts = query_activity(ui.activity(screen), query)
+    acts = query_activity(ui.activity(screen), query, ui.consistency(screen))
     st.subheader(f"{query}: its own phenotype first")
     st.markdown(activity_sentence(acts, query))
     if len(acts):

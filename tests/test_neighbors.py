@@ -81,3 +81,19 @@ def test_query_activity_reads_activity_csv_rows():
     assert "active" in s and "1 of 2" in s and "weakly_supervised" in s
     assert query_activity(act, "NOPE").empty and "no activity score" in activity_sentence(query_activity(act, "NOPE"), "NOPE")
     assert "not distinguishable" in activity_sentence(query_activity(act, "MDM2"), "MDM2")
+
+
+def test_query_activity_shows_efaars_consistency_beside_copairs():
+    act = pd.DataFrame({"embedder": ["random", "weakly_supervised"], "perturbation": ["TP53", "TP53"],
+                        "metric": ["activity", "activity"], "mean_average_precision": [0.1, 0.9],
+                        "corrected_p_value": [0.6, 0.001], "below_corrected_p": [False, True]})
+    cons = pd.DataFrame({"embedder": ["weakly_supervised", "weakly_supervised", "random"],
+                         "perturbation": ["TP53", "MDM2", "MDM2"], "avgcossim": [0.42, 0.1, 0.0],
+                         "pval": [0.003, 0.4, 0.9], "null": "negative controls", "null_size": 10, "note": ""})
+    w = query_activity(act, "tp53", cons).set_index("embedder")
+    assert w.loc["weakly_supervised", "efaar consistency"] == 0.42
+    assert w.loc["weakly_supervised", "efaar consistency p"] == 0.003
+    assert np.isnan(w.loc["random", "efaar consistency"])  # random has no TP53 row
+    # no consistency.csv (or no row for the query anywhere): the columns are left out, not shown empty
+    assert "efaar consistency" not in query_activity(act, "tp53").columns
+    assert "efaar consistency" not in query_activity(act, "tp53", cons[cons.perturbation == "MDM2"]).columns

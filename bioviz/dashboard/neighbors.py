@@ -24,12 +24,18 @@ ACTIVITY_COLUMNS = {
     "consistency mAP": "mean average precision of retrieving the replicates against other perturbations' wells",
     "consistency p (FDR)": "permutation p-value of the consistency mAP, FDR-corrected",
     "consistent": "corrected p < 0.05: the replicates agree with each other more than with other perturbations",
+    "efaar consistency": "efaar's perturbation-signal consistency: mean cosine between the perturbation's replicate "
+                         "wells (consistency.csv)",
+    "efaar consistency p": "efaar's p-value of that mean cosine against its null (controls or the genes given with "
+                           "--null-genes; the null is named in consistency.csv)",
 }
 
 
-def query_activity(activity: pd.DataFrame | None, perturbation: str) -> pd.DataFrame:
+def query_activity(activity: pd.DataFrame | None, perturbation: str, consistency: pd.DataFrame | None = None
+                   ) -> pd.DataFrame:
     """One row per embedder (models first): the perturbation's activity and consistency mAP and
-    corrected p from ``activity.csv``. Empty when the table or the perturbation is absent."""
+    corrected p from ``activity.csv``, and efaar's replicate consistency (mean cosine, p) from
+    ``consistency.csv`` when given. Empty when the table or the perturbation is absent."""
     cols = ["embedder", "kind", *ACTIVITY_COLUMNS]
     if activity is None or activity.empty:
         return pd.DataFrame(columns=cols)
@@ -45,8 +51,18 @@ def query_activity(activity: pd.DataFrame | None, perturbation: str) -> pd.DataF
             row[f"{prefix} mAP"] = float(m["mean_average_precision"].iloc[0]) if len(m) else np.nan
             row[f"{prefix} p (FDR)"] = float(m["corrected_p_value"].iloc[0]) if len(m) else np.nan
             row[flag] = bool(m["below_corrected_p"].iloc[0]) if len(m) else None
+        row["efaar consistency"], row["efaar consistency p"] = np.nan, np.nan
+        if consistency is not None and len(consistency):
+            c = consistency[(consistency["embedder"] == emb)
+                            & (consistency["perturbation"].astype(str).str.upper() == str(perturbation).upper())]
+            if len(c):
+                row["efaar consistency"] = float(c["avgcossim"].iloc[0])
+                row["efaar consistency p"] = float(c["pval"].iloc[0])
         rows.append(row)
-    return pd.DataFrame(rows, columns=cols)
+    out = pd.DataFrame(rows, columns=cols)
+    if consistency is None or out[["efaar consistency", "efaar consistency p"]].isna().all(axis=None):
+        out = out.drop(columns=["efaar consistency", "efaar consistency p"])  # not computed for this screen
+    return out
 
 
 def activity_sentence(table: pd.DataFrame, perturbation: str) -> str:

@@ -284,6 +284,11 @@ def retrieval(screen):
     return _result(screen, "retrieval")
 
 
+def consistency(screen):
+    """efaar's perturbation-signal consistency per embedder and perturbation (consistency.csv)."""
+    return _result(screen, "consistency")
+
+
 def comparisons(screen):
     return _result(screen, "comparisons")
 
