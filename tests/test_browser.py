@@ -156,14 +156,14 @@ def test_every_page_and_a_lasso(page, server, dataset):
     n_wells = len(pd.read_csv(dataset / "metadata.csv"))
     assert 0 < n_sel < n_wells  # the lasso outlines part of the map: some wells, not none and not all
     no_exception(pg, "Embeddings after lasso")
-    assert pg.locator('[data-testid="stImage"]').count() > 0  # the gallery of selected wells
+    pg.locator('[data-testid="stImage"]').first.wait_for()  # the gallery of selected wells
     shot(pg, "3_embeddings_lasso")
 
     nav(pg, "Recall")
     pg.get_by_text("Recall of known relationships").first.wait_for()
     pg.locator(".js-plotly-plot").first.wait_for()
     no_exception(pg, "Recall")
-    assert pg.get_by_text("Recall by planted mechanism").count() == 1
+    assert has_count(pg.get_by_text("Recall by planted mechanism"), 1)
     shot(pg, "4_recall")
     # a direct link opens the page through the router (sidebar and dataset included), and Home is
     # one click back
@@ -195,7 +195,7 @@ def test_every_page_and_a_lasso(page, server, dataset):
     pg.get_by_text("null distribution").first.wait_for()
     settle(pg)
     no_exception(pg, "Relationships with a pair")
-    assert pg.locator('[data-testid="stImage"]').count() >= 3
+    pg.locator('[data-testid="stImage"]').nth(2).wait_for()  # at least 3 images (drawn after the text)
     assert has_count(pg.locator(".js-plotly-plot"), 1)
     shot(pg, "6_relationships_pair")
 
@@ -217,7 +217,7 @@ def test_every_page_on_a_profiles_only_dataset(page, server, profiles_dataset):
     pg.locator('[data-testid="stDataFrame"]').first.wait_for()
     pg.get_by_text("MOA / target retrieval").first.wait_for()
     no_exception(pg, "Home (profiles)")
-    assert pg.get_by_text("Channels: none (profiles only").count() == 1
+    assert has_count(pg.get_by_text("Channels: none (profiles only"), 1)
     shot(pg, "p1_home")
     pg.get_by_role("tab", name="Plates and example wells").click()
     pg.get_by_text("No images to show").first.wait_for()
@@ -324,7 +324,7 @@ def test_issue12_pages_and_report_at_slide_size(page, server, dataset, tmp_path)
         pg.get_by_text(text).first.wait_for()
         settle(pg)
         pg.wait_for_timeout(1000)
-        assert pg.get_by_text("What this shows · How to read it").count() == 1, name
+        assert has_count(pg.get_by_text("What this shows · How to read it"), 1), name
         slide_check(pg, name)
     # the plate view opens a clicked well's images
     pg.goto(f"{server}/plates?dataset={dataset}")
@@ -336,7 +336,7 @@ def test_issue12_pages_and_report_at_slide_size(page, server, dataset, tmp_path)
     pg.get_by_text("Well ").first.wait_for()
     settle(pg)
     no_exception(pg, "Plates after a click")
-    assert pg.locator('[data-testid="stImage"]').count() > n_before
+    pg.locator('[data-testid="stImage"]').nth(n_before).wait_for()  # more images than before the click
 
     # the meeting report: one self-contained file, nothing fetched, figures drawn
     out = tmp_path / "report.html"
