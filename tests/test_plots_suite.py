@@ -156,3 +156,25 @@ def test_long_titles_break_once():
     assert w.count("<br>") == 1 and w.replace("<br>", " ") == t
     assert all(len(part) <= 75 for part in w.split("<br>"))
     assert forest.wrap_title("short") == "short"
+
+
+def test_recorded_kind_wins_over_the_name():
+    """A CellProfiler profile benchmarked as `precomputed` with kind=handcrafted (summary.json kinds,
+    added as a column by the dashboard's reader) is drawn as handcrafted, not as a model."""
+    rows = [dict(embedder=e, source=s, threshold="0.05_0.95", recall=r, ci_low=r - 0.05, ci_high=r + 0.05,
+                 adjusted_for="", mechanism="") for e, r in (("precomputed", 0.4), ("weakly_supervised", 0.3),
+                                                             ("random", 0.1)) for s in ("CORUM", "HuMAP")]
+    rec = pd.DataFrame(rows)
+    by_name = forest.forest_data(rec, "0.05_0.95").drop_duplicates("embedder").set_index("embedder")["kind"]
+    assert by_name["precomputed"] == "model"
+    recorded = rec.assign(kind=rec["embedder"].map({"precomputed": "handcrafted", "weakly_supervised": "model",
+                                                    "random": "null"}))
+    d = forest.forest_data(recorded, "0.05_0.95").drop_duplicates("embedder").set_index("embedder")
+    assert d.loc["precomputed", "kind"] == "handcrafted" and d.loc["precomputed", "color"] == forest.KIND_COLORS["handcrafted"]
+    assert d.loc["weakly_supervised", "kind"] == "model"
+    # the title compares the best model with the best non-null comparison
+    assert forest.forest_title(recorded, "0.05_0.95").startswith("weakly_supervised does not beat the best baseline (precomputed)")
+    from bioviz.dashboard import datasets as ds
+
+    card = ds.scorecard(recorded, None, threshold="0.05_0.95").set_index("embedder")
+    assert card.loc["precomputed", "kind"] == "handcrafted" and card["kind"].iloc[0] == "model"

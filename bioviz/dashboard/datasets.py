@@ -255,11 +255,16 @@ def nothing_left(recall: pd.DataFrame) -> dict[str, str]:
 
 def not_applicable(recall: pd.DataFrame) -> dict[str, str]:
     """{embedder: reason} for maps that were not scored because their cosines tie everywhere
-    (bench.recall.degenerate_map: one direction, e.g. a single count)."""
+    (bench.recall.degenerate_map: one direction, e.g. a single count); an adjusted map's reason
+    starts with "adjusted for <confounder>"."""
     if "reason" not in recall:
         return {}
     r = recall[recall["reason"].astype(str).str.startswith("not applicable")]
-    return {e: str(why) for e, why in r.groupby("embedder")["reason"].first().items()}
+    out = {}
+    for (e, adj), why in r.groupby(["embedder", r["adjusted_for"].fillna("").astype(str)])["reason"].first().items():
+        text = str(why) if not adj else f"adjusted for {adj}, {why}"
+        out[e] = "; ".join(x for x in (out.get(e, ""), text) if x)
+    return out
 
 
 def adjusted_probe(recall: pd.DataFrame) -> pd.DataFrame:
@@ -330,7 +335,8 @@ def scorecard(recall: pd.DataFrame, probes: pd.DataFrame | None, threshold: str 
     recall_cols = sorted([c for c in out.columns if c.startswith("recall ")],
                          key=lambda c: (c != "recall planted", c))
     out = out[[c for c in out.columns if not c.startswith("recall ")] + recall_cols]
-    out.insert(0, "kind", [embedder_kind(e) for e in out.index])
+    recorded = r.dropna(subset=["kind"]).groupby("embedder")["kind"].first().to_dict() if "kind" in r else {}
+    out.insert(0, "kind", [embedder_kind(e, recorded) for e in out.index])
     out = out.reset_index().rename(columns={"index": "embedder"})
     from ..embed.kinds import KINDS
 

@@ -248,7 +248,14 @@ def _result(screen, table: str):
 
 
 def recall(screen):
-    return _result(screen, "recall")
+    """recall.csv (all-pairs rows) with a ``kind`` column: the kind the benchmark recorded per
+    embedder (summary.json), so a precomputed table run with kind=handcrafted is drawn and ranked as
+    handcrafted, not by its name."""
+    r = _result(screen, "recall")
+    kinds = summary(screen).get("kinds") or {}
+    if r is None or not kinds:
+        return r
+    return r.assign(kind=r["embedder"].map(kinds))
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)

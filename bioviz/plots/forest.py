@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..bench.attribution import is_baseline
+from ..bench.attribution import embedder_kind
 from ..bench.recall import null_recall
 
 MODEL_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#e377c2")
@@ -35,13 +35,16 @@ NULL_LINE = "#9e9e9e"
 SLIDE = (1280, 720)
 
 
-def baseline_kind(name: str) -> str:
-    """What an embedder is, for colour: ``model`` or the kind of baseline it is."""
+def baseline_kind(name: str, recorded: str | None = None) -> str:
+    """What an embedder is, for colour: ``model``, ``null``, ``handcrafted`` or the kind of baseline.
+
+    ``recorded``: the kind the benchmark recorded for it (summary.json ``kinds``; a precomputed
+    table's ``kind`` option), which wins over the name: CellProfiler profiles imported as
+    ``precomputed`` with kind handcrafted are drawn as handcrafted, not as a model."""
     n = str(name)
-    if not is_baseline(n):
-        return "model"
-    if n == "random":
-        return "null"
+    k = recorded if recorded in ("model", "handcrafted", "baseline", "null") else embedder_kind(n)
+    if k in ("model", "null", "handcrafted"):
+        return k
     if n == "cell_count" or n.startswith("confounder:cell_count"):
         return "density"
     if n.startswith("confounder:"):
@@ -52,14 +55,21 @@ def baseline_kind(name: str) -> str:
         return "pixel"
     if n == "plate_layout":
         return "plate layout"
-    return "handcrafted"  # morphology, structure and other registered baselines
+    return "handcrafted"  # structure and other registered baselines: engineered, intensity-free
 
 
-def kind_colors(names) -> dict[str, str]:
+def recorded_kinds(recall: pd.DataFrame) -> dict[str, str]:
+    """{embedder: kind} from a ``kind`` column (the dashboard adds the recorded kinds), else {}."""
+    if "kind" not in recall:
+        return {}
+    return recall.dropna(subset=["kind"]).groupby("embedder")["kind"].first().to_dict()
+
+
+def kind_colors(names, recorded: dict | None = None) -> dict[str, str]:
     """Colour per embedder: models cycle through saturated colours, baselines take their kind's grey."""
     out, i = {}, 0
     for n in dict.fromkeys(names):
-        k = baseline_kind(n)
+        k = baseline_kind(n, (recorded or {}).get(n))
         if k == "model":
             out[n] = MODEL_COLORS[i % len(MODEL_COLORS)]
             i += 1
@@ -98,9 +108,10 @@ def forest_data(recall: pd.DataFrame, threshold: str, *, adjusted_for: str = "",
                                      "row", "null"])
     mean = df.groupby("embedder")["recall"].mean()
     order = sorted(mean.index, key=lambda n: (-mean[n], n))
-    colors = kind_colors(order)
+    rec = recorded_kinds(recall)
+    colors = kind_colors(order, rec)
     out = df[["source", "embedder", "recall", "ci_low", "ci_high"]].copy()
-    out["kind"] = out["embedder"].map(baseline_kind)
+    out["kind"] = out["embedder"].map(lambda n: baseline_kind(n, rec.get(n)))
     out["color"] = out["embedder"].map(colors)
     out["dash"] = out["kind"] == "null"
     out["row"] = out["embedder"].map({n: i for i, n in enumerate(order)})
@@ -205,8 +216,9 @@ def forest_plot(recall: pd.DataFrame, threshold: str, *, title: str, adjusted_fo
                               f"[{r['ci_low']:.1%}, {r['ci_high']:.1%}]<extra></extra>",
             ), row=1, col=j)
         fig.add_vline(x=float(data["null"].iloc[0]), line=dict(color=NULL_LINE, dash="dash", width=1.5), row=1, col=j)
-    colors = kind_colors(order)
-    _legend_traces(set(data["kind"]), fig, [n for n in order if baseline_kind(n) == "model"], colors)
+    colors = dict(zip(data["embedder"], data["color"]))
+    models = set(data.loc[data["kind"] == "model", "embedder"])
+    _legend_traces(set(data["kind"]), fig, [n for n in order if n in models], colors)
     fig.update_yaxes(categoryorder="array", categoryarray=order)
     return fig
 
@@ -222,9 +234,10 @@ def dumbbell_data(recall: pd.DataFrame, threshold: str, adjusted_for: str, *, so
         return pd.DataFrame(columns=["source", "embedder", "raw", "adjusted", "change", "kind", "color", "row"])
     mean = d.groupby("embedder")["adjusted"].mean()
     order = sorted(mean.index, key=lambda n: (-mean[n], n))
-    colors = kind_colors(order)
+    rec = recorded_kinds(recall)
+    colors = kind_colors(order, rec)
     d["change"] = d["adjusted"] - d["raw"]
-    d["kind"] = d["embedder"].map(baseline_kind)
+    d["kind"] = d["embedder"].map(lambda n: baseline_kind(n, rec.get(n)))
     d["color"] = d["embedder"].map(colors)
     d["row"] = d["embedder"].map({n: i for i, n in enumerate(order)})
     src_rank = {s: i for i, s in enumerate(_source_order(d["source"]))}
@@ -261,7 +274,8 @@ def dumbbell_plot(recall: pd.DataFrame, threshold: str, adjusted_for: str, *, ti
                   row=1, col=1)
     fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"adjusted for {adjusted_for}", showlegend=True,
                              marker=dict(color="#444", size=10)), row=1, col=1)
-    _legend_traces(set(data["kind"]), fig, [n for n in order if baseline_kind(n) == "model"], kind_colors(order))
+    models = set(data.loc[data["kind"] == "model", "embedder"])
+    _legend_traces(set(data["kind"]), fig, [n for n in order if n in models], dict(zip(data["embedder"], data["color"])))
     fig.update_yaxes(categoryorder="array", categoryarray=order)
     return fig
 
