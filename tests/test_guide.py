@@ -15,6 +15,8 @@ DEMO = REPO / "data" / "demo"
 def _oracle(root: Path) -> dict:
     """The worked example's numbers straight from the CSV/parquet files with pandas (no bioviz reader)."""
     rec = pd.read_csv(root / "results" / "recall.csv", keep_default_na=False)
+    # rows without a number (nothing left, not applicable) are empty strings here
+    rec["recall"] = pd.to_numeric(rec["recall"], errors="coerce")
     if "null_model" in rec:
         rec = rec[rec["null_model"].isin(["all", ""])]
     th = rec["threshold"].iloc[0]
