@@ -23,7 +23,9 @@ REQUIRED_COLUMNS = (
     "perturbation", "perturbation_type", "is_control",
 )
 OPTIONAL_COLUMNS = ("concentration", "moa", "target", "cell_type")
-PERTURBATION_TYPES = ("gene", "compound", "control")
+# "other": what a screen varies that is neither a gene nor a compound (cell lines, seeding densities,
+# time points), e.g. the pediatric cancer atlas's 18 cell lines
+PERTURBATION_TYPES = ("gene", "compound", "other", "control")
 DEFAULT_COLORS = {
     "DNA": "#0000FF", "ER": "#00FF00", "RNA": "#FFFF00", "AGP": "#FF0000", "Mito": "#FF00FF",
     "Brightfield": "#FFFFFF",

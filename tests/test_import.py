@@ -498,3 +498,26 @@ def test_profiles_per_plate_maps_by_template_and_common_features(tmp_path, capsy
     rc, _, err = run_cli(capsys, "import", "profiles", str(tmp_path / "P1.parquet"), "--annotate",
                          str(tmp_path / "{nope}.csv"), "--on", "Well=well", "--out", str(tmp_path / "o"))
     assert rc == 2 and "--annotate column 'nope' is not in the table" in err
+
+
+def test_cell_lines_are_neither_genes_nor_compounds(tmp_path, capsys):
+    """A profile whose perturbation column holds cell lines (the pediatric cancer atlas) is imported as
+    perturbation_type 'other', not 'compound'; --perturbation-type still decides when given."""
+    rng = np.random.default_rng(2)
+    wells = [f"{r}{c:02d}" for r in "AB" for c in range(1, 5)]
+    df = pd.DataFrame({"Metadata_Plate": "P1", "Metadata_Well": wells,
+                       "Metadata_cell_line": ["A673", "SK-N-SH", "KP-N-YN", "A673"] * 2})
+    for i in range(3):
+        df[f"Cells_AreaShape_f{i}"] = rng.normal(size=len(df))
+    df.to_csv(tmp_path / "p.csv", index=False)
+    rc, text, err = run_cli(capsys, "import", "profiles", str(tmp_path / "p.csv"), "--perturbation", "cell_line",
+                            "--control", "none", "--out", str(tmp_path / "ped"))
+    assert rc == 0, err
+    assert "treated as other (neither genes nor compounds) (--perturbation-type gene, compound to change)" in text
+    assert "perturbations: 3 other (neither gene nor compound)" in text
+    obs = read_screen(tmp_path / "ped").obs
+    assert set(obs["perturbation_type"]) == {"other"}
+    rc, text, err = run_cli(capsys, "import", "profiles", str(tmp_path / "p.csv"), "--perturbation", "cell_line",
+                            "--perturbation-type", "compound", "--control", "none", "--out", str(tmp_path / "c"))
+    assert rc == 0, err
+    assert set(read_screen(tmp_path / "c").obs["perturbation_type"]) == {"compound"}

@@ -26,8 +26,9 @@ def _common(p, *, perturbations: bool = True):
     if perturbations:
         p.add_argument("--perturbation", default=None, metavar="COL",
                        help="column naming the perturbation (default: the first known one, e.g. Metadata_pert_iname)")
-        p.add_argument("--perturbation-type", default=None, choices=["gene", "compound"],
-                       help="what the perturbations are (default: guessed from the column name)")
+        p.add_argument("--perturbation-type", default=None, choices=["gene", "compound", "other"],
+                       help="what the perturbations are: gene, compound, or other (cell lines, densities, "
+                            "conditions) (default: guessed from the column name)")
         p.add_argument("--control", default=None, metavar="VALUE",
                        help="perturbation value of negative controls (default: DMSO, non-targeting, EMPTY... "
                             "if present); 'none' for a screen without controls")

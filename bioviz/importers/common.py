@@ -235,6 +235,8 @@ def summary_lines(obs: pd.DataFrame, channels, control_label: str) -> list[str]:
     treated = obs[~obs["is_control"]]
     by_type = treated.groupby("perturbation_type")["perturbation"].nunique().to_dict()
     parts = [plural(int(by_type[t]), t) for t in ("gene", "compound") if t in by_type]
+    if "other" in by_type:  # cell lines, densities, conditions: neither genes nor compounds
+        parts.append(f"{by_type['other']} other (neither gene nor compound)")
     n_ctrl = int(obs["is_control"].sum())
     ctrl_names = sorted(obs.loc[obs["is_control"], "perturbation"].astype(str).unique())
     ctrl = (f"{plural(n_ctrl, 'control site')} ({', '.join(ctrl_names[:4])})" if n_ctrl

@@ -36,6 +36,8 @@ TARGET_NAMES = ("target", "target_gene", "targets", "Target", "target_list")
 SMILES_NAMES = ("SMILES", "smiles")
 CELL_NAMES = ("cell_type", "cell_id", "cell_line", "CellLine")
 GENE_HINTS = ("gene", "symbol", "sirna", "orf", "crispr", "guide")
+# a column of cell lines, densities or time points varies something that is neither (was "compound")
+OTHER_HINTS = ("cell", "line", "density", "seeding", "time", "condition")
 
 
 def strip_prefix(col: str) -> str:
@@ -200,9 +202,12 @@ def build_obs(meta: pd.DataFrame, *, where: str, perturbation=None, plate=None, 
     label = pick_control(pd.Series(pert_s[~empty.to_numpy()]), control, where)
     if perturbation_type is None:
         name = pert_col.lower()
-        perturbation_type = "gene" if any(h in name for h in GENE_HINTS) else "compound"
-        log(f"perturbations from column {pert_col!r}: treated as {perturbation_type}s "
-            f"(--perturbation-type {'compound' if perturbation_type == 'gene' else 'gene'} to change)")
+        perturbation_type = ("gene" if any(h in name for h in GENE_HINTS)
+                             else "other" if any(h in name for h in OTHER_HINTS) else "compound")
+        alt = ", ".join(t for t in ("gene", "compound", "other") if t != perturbation_type)
+        log(f"perturbations from column {pert_col!r}: treated as {perturbation_type}"
+            f"{'s' if perturbation_type != 'other' else ' (neither genes nor compounds)'} "
+            f"(--perturbation-type {alt} to change)")
     obs = pd.DataFrame({
         "well_id": [f"{p}_{w}_s{s}" for p, w, s in zip(plate_s, wells, site)],
         "batch": batch, "plate": plate_s, "well": wells, "row": rows, "col": cols, "site": site.to_numpy(),

@@ -323,7 +323,7 @@ def plate_map(obs: pd.DataFrame, color: str = "perturbation_type", max_plates: i
     fig = make_subplots(rows=nrows, cols=ncols, subplot_titles=[f"plate {p}" for p in plates],
                         horizontal_spacing=0.04, vertical_spacing=0.12)
     cats = sorted(d[color].astype(str).unique())
-    palette = {"control": "#7f7f7f", "gene": "#1f77b4", "compound": "#ff7f0e"}
+    palette = {"control": "#7f7f7f", "gene": "#1f77b4", "compound": "#ff7f0e", "other": "#2ca02c"}
     for ci, cat in enumerate(cats):
         for k, p in enumerate(plates):
             s = d[(d["plate"] == p) & (d[color].astype(str) == cat)]
