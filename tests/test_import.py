@@ -429,6 +429,22 @@ def test_rxrx3_core_fixture_import_embed_benchmark(tmp_path, capsys):
     corum = corum.set_index("embedder")
     assert corum.loc["precomputed", "recall"] > corum.loc["random", "ci_high"]
 
+    # ... and through the dashboard: every page on the imported screen (embeddings, no images) runs
+    # without an exception or error box, and Home's scorecard carries the benchmark's CORUM recall
+    from test_app_pages import PAGES, app, df_with, no_error, texts
+
+    at = app(out)
+    no_error(at)
+    card = df_with(at, "mean recall").set_index("embedder")
+    assert card.loc["precomputed", "recall CORUM"] == pytest.approx(corum.loc["precomputed", "recall"])
+    for page in PAGES:
+        at.switch_page(page).run()
+        no_error(at)
+    at.switch_page("app_pages/4_Relationships.py").run()
+    at.text_input(key="rel_pair_text").input(f"{g1[0]},{g1[1]}").run()
+    no_error(at)
+    assert "No images to show" in texts(at)  # embeddings only: said, not an empty gallery
+
 
 def test_named_templates_match_instrument_names():
     from bioviz.importers.files import compile_template
