@@ -77,3 +77,23 @@ def test_umap_command_writes_what_the_dashboard_reads(tmp_path):
     r2 = subprocess.run([sys.executable, "-m", "bioviz", "umap", "--dataset", str(root), "--embedders", "cell_count",
                          "--level", "well", "--quiet"], capture_output=True, text=True, timeout=300)
     assert "(cached)" in r2.stdout
+
+
+def test_benchmark_umap_option_leaves_the_layouts_for_the_page(standin_copy, capsys):
+    """`bioviz benchmark --umap`: after the results, the layouts the Embeddings page opens with
+    (its default settings, both levels) are in the cache, so no page visit computes one."""
+    from bioviz.bench import umap_cache
+    from bioviz.cli import main
+    from bioviz.screen import read_screen
+
+    screen = read_screen(standin_copy)
+    assert umap_cache.umap_layout(screen, "random", level="well", compute=False) is None
+    assert main(["benchmark", "--dataset", str(standin_copy), "--embedders", "random", "--n-boot", "20",
+                 "--umap", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "layouts in" in out
+    well = umap_cache.umap_layout(screen, "random", level="well", compute=False, **umap_cache.DEFAULT_SETTINGS)
+    assert well is not None and well["id"].tolist() == screen.obs["well_id"].tolist()
+    pert = umap_cache.umap_layout(screen, "random", level="perturbation", compute=False)
+    # one point per perturbation of the map (controls are its reference, not a point)
+    assert pert is not None and set(pert["id"]) == set(screen.obs.loc[~screen.obs["is_control"], "perturbation"])

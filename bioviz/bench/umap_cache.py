@@ -28,6 +28,8 @@ from .. import atomic
 from ..errors import DatasetError
 
 LEVELS = ("well", "perturbation")
+# the layout the Embeddings page opens with (its sliders' defaults) and `bioviz umap` computes
+DEFAULT_SETTINGS = {"n_neighbors": 15, "min_dist": 0.1, "seed": 0}
 SUBDIR = ("umap",)  # under Screen.cache_dir (results/cache)
 COLUMNS = ("id", "x", "y")
 

@@ -37,6 +37,9 @@ def add_parser(subparsers):
                         "null of the consistency and magnitude benchmarks, as efaar's authors use it (default: "
                         "groups of control wells)")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for CIs and p-values")
+    p.add_argument("--umap", action="store_true",
+                   help="also compute the UMAP layouts the Embeddings page shows (as `bioviz umap` with its "
+                        "defaults), so no page visit waits for one")
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (default <dataset>/results)")
     add_quiet(p)
     p.set_defaults(func=run)
@@ -71,6 +74,14 @@ def run(args) -> int:
             print(f"{bench}: {why}")
     for w in summary["warnings"]:
         print(f"warning: {w}", file=sys.stderr)
+    if args.umap:
+        from ..bench import umap_cache
+        from ..embed import computed_embedders
+        from .umap import compute_layouts
+
+        done = set(computed_embedders(screen))
+        names = [n for n in summary["embedders"] if n in done]  # confounder-only maps have no embedding file
+        compute_layouts(screen, names, list(umap_cache.LEVELS), umap_cache.DEFAULT_SETTINGS, quiet=args.quiet)
     return 0
 
 

@@ -63,21 +63,30 @@ def run(args) -> int:
         raise EmbedderError("--n-neighbors must be at least 2 and --min-dist within 0..1")
     levels = [args.level] if args.level else list(umap_cache.LEVELS)
     settings = dict(n_neighbors=args.n_neighbors, min_dist=args.min_dist, seed=args.seed)
-    jobs = [(n, lv) for n in names for lv in levels]
+    compute_layouts(screen, names, levels, settings, quiet=args.quiet, force=args.force)
+    return 0
+
+
+def compute_layouts(screen, names, levels, settings: dict, *, quiet: bool = False, force: bool = False) -> list:
+    """Compute (or reuse) the cached layouts of ``names`` x ``levels``, with progress, and print one
+    line each; shared by ``bioviz umap`` and ``bioviz benchmark --umap``."""
     from tqdm import tqdm
 
-    outer = tqdm(total=len(jobs), unit="layout", file=sys.stderr, dynamic_ncols=True, disable=args.quiet)
+    from ..bench import umap_cache
+
+    jobs = [(n, lv) for n in names for lv in levels]
+    outer = tqdm(total=len(jobs), unit="layout", file=sys.stderr, dynamic_ncols=True, disable=quiet)
     rows = []
     try:
         for name, level in jobs:
             outer.set_description_str(f"umap {name} ({level})")
             path = umap_cache.layout_path(screen, name, level, **settings)
-            if args.force and path.is_file():
+            if force and path.is_file():
                 path.unlink()
             cached = path.is_file()
             t0 = time.perf_counter()
-            kw = None if args.quiet else {"desc": f"  {name} {level} epochs", "leave": False, "file": sys.stderr,
-                                          "dynamic_ncols": True}
+            kw = None if quiet else {"desc": f"  {name} {level} epochs", "leave": False, "file": sys.stderr,
+                                     "dynamic_ncols": True}
             lay = umap_cache.umap_layout(screen, name, level=level, tqdm_kwds=kw, **settings)
             rows.append((name, level, len(lay), "cached" if cached else f"{time.perf_counter() - t0:.1f} s", path))
             outer.update(1)
@@ -86,4 +95,4 @@ def run(args) -> int:
     for name, level, n, how, path in rows:
         print(f"{name:<30} {level:<12} {n:>7} points  ({how})")
     print(f"layouts in {umap_cache.cache_dir(screen)}")
-    return 0
+    return rows
