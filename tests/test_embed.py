@@ -49,7 +49,7 @@ def _run(screen, name, n=6, **cfg):
 # name -> (options for a fast test, expected width with 5 channels)
 EXPECTED = {
     "pixel_stats": ({}, 5 * (2 + 7 + 8)),
-    "cell_count": ({}, 2),
+    "cell_count": ({}, 3),
     "morphology": ({}, 8 + 5 + 5 * (5 + 5 + 4)),
     "structure": ({}, 21),
     "untrained_vit": ({"img_size": 32}, 384),

@@ -180,4 +180,4 @@ def test_corrupt_cache_is_recomputed(screen):
     cache_path(screen, "cell_count").write_bytes(b"truncated")
     assert "cell_count" not in computed_embedders(screen)
     out = embed(screen, ["cell_count"], **KW)["cell_count"]
-    assert out.shape == (14, 3)
+    assert out.shape == (14, 4)  # well_id + cell_count, border_nuclei, crowded_nuclei
