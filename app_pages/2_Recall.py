@@ -70,7 +70,7 @@ for emb, what in gone.items():
     st.info(f"**{emb}**: nothing left after adjusting for {what} (the embedding is explained by it), "
             "so it has no adjusted recall.")
 for emb, why in ds.not_applicable(shown).items():
-    st.info(f"**{emb}**: no recall, {why}.")
+    st.info(f"**{emb}**: {why}; recall is not computed on ties.")
 probe = ds.adjusted_probe(shown)
 if len(probe):
     st.caption("Beside each adjusted score, the adjusted embedding's probe R² for what was adjusted for (about 0 "

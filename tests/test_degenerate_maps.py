@@ -8,11 +8,11 @@ from bioviz.bench.recall import degenerate_map
 
 def test_one_feature_or_one_direction_is_not_applicable():
     rng = np.random.default_rng(0)
-    assert degenerate_map(rng.normal(size=(50, 1))).startswith("not applicable: the map has one feature")
+    assert degenerate_map(rng.normal(size=(50, 1))) == "not applicable: one feature, so every cosine is ±1"
     # a second column that is 0 for 97% of perturbations: the old two-count cell_count on demo seed 11
     x = np.column_stack([rng.normal(size=300), np.where(rng.random(300) < 0.03, 1.0, 0.0)])
     why = degenerate_map(x)
-    assert why.startswith("not applicable: the map has one direction in practice"), why
+    assert why.startswith("not applicable: ") and why.endswith("of pairs tie at cosine ±1 (one direction in practice)"), why
     # the same share measured by brute force
     xn = x / np.linalg.norm(x, axis=1, keepdims=True)
     c = (xn @ xn.T)[np.triu_indices(300, 1)]
@@ -41,9 +41,9 @@ def test_a_single_count_map_is_reported_without_a_number(standin_copy):
     rec = res["recall"]
     one = rec[(rec["embedder"] == "precomputed") & (rec["null_model"] == "all")]
     assert len(one) and one["recall"].isna().all()
-    assert one["reason"].str.startswith("not applicable: the map has one feature").all()
+    assert (one["reason"] == "not applicable: one feature, so every cosine is ±1").all()
     assert rec[rec["embedder"] == "random"]["recall"].notna().all()
     assert "precomputed" in res["summary"]["not_applicable"]
     card = ds.scorecard(rec[rec["null_model"] == "all"], res["probes"])
     row = card.set_index("embedder").loc["precomputed"]
-    assert np.isnan(row["mean recall"]) and row["note"].startswith("not applicable")
+    assert np.isnan(row["mean recall"]) and row["note"] == "no score: one feature, so every cosine is ±1"

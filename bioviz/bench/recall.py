@@ -112,7 +112,7 @@ def degenerate_map(features, *, sample: int = 2000, seed: int = 0) -> str:
     perturbations (the share of tied pairs is estimated, 2,000 rows = 2 M pairs)."""
     x = np.asarray(features, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] < 2:
-        return "not applicable: the map has one feature (its cosines are +-1 only)"
+        return "not applicable: one feature, so every cosine is ±1"
     if len(x) > sample:
         x = x[np.random.default_rng(seed).choice(len(x), sample, replace=False)]
     norms = np.linalg.norm(x, axis=1)
@@ -122,8 +122,7 @@ def degenerate_map(features, *, sample: int = 2000, seed: int = 0) -> str:
     c = compact_upper(x @ x.T)
     share = float((np.abs(c) >= TIED).mean())
     if share > TIED_SHARE:
-        return (f"not applicable: the map has one direction in practice ({share:.0%} of pairs have cosine +-1), "
-                "so no pair can lie beyond the cut points")
+        return f"not applicable: {share:.0%} of pairs tie at cosine ±1 (one direction in practice)"
     return ""
 
 

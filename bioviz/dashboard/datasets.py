@@ -262,7 +262,8 @@ def not_applicable(recall: pd.DataFrame) -> dict[str, str]:
     r = recall[recall["reason"].astype(str).str.startswith("not applicable")]
     out = {}
     for (e, adj), why in r.groupby(["embedder", r["adjusted_for"].fillna("").astype(str)])["reason"].first().items():
-        text = str(why) if not adj else f"adjusted for {adj}, {why}"
+        why = str(why).removeprefix("not applicable: ")
+        text = f"no score: {why}" if not adj else f"no score adjusted for {adj}: {why}"
         out[e] = "; ".join(x for x in (out.get(e, ""), text) if x)
     return out
 
