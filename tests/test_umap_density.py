@@ -86,7 +86,11 @@ def test_benchmark_umap_option_leaves_the_layouts_for_the_page(standin_copy, cap
     from bioviz.cli import main
     from bioviz.screen import read_screen
 
+    import shutil
+
     screen = read_screen(standin_copy)
+    # the session's stand-in may already hold layouts other tests computed: start from none (a copy)
+    shutil.rmtree(umap_cache.cache_dir(screen), ignore_errors=True)
     assert umap_cache.umap_layout(screen, "random", level="well", compute=False) is None
     assert main(["benchmark", "--dataset", str(standin_copy), "--embedders", "random", "--n-boot", "20",
                  "--umap", "--quiet"]) == 0
