@@ -45,7 +45,7 @@ def test_headline_names_the_confounded_baseline_and_the_best_model():
                              kind=["model", "baseline", "baseline"], **{"mean recall": [0.40, 0.30, 0.10],
                                                                          "drop adjusted for density": [0.02, 0.20, 0.0]}))
     notes = headline(card)
-    assert notes == ["Baseline **cell_count** loses 0.20 recall when adjusted (adjusted for density): its score "
+    assert notes == ["Baseline **cell_count** loses 0.20 recall when adjusted for density: its score "
                      "comes from that confounder.",
                      "Best model **weakly_supervised**: mean recall 0.40 vs 0.30 for the best baseline (cell_count)."]
     # a drop within DROP_NOTE is not called out; no baseline, no comparison

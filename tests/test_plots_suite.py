@@ -143,7 +143,10 @@ def test_titles_state_the_finding():
     mean = d.groupby("embedder").recall.mean()
     best_model = mean[["weakly_supervised", "my_model"]].idxmax()
     assert t.startswith(best_model) and "best baseline" in t
-    assert t.endswith(f"over {d.source.nunique()} sources")
+    kinds = d.drop_duplicates("embedder").set_index("embedder")["kind"]
+    best_base = mean[~kinds[mean.index].isin(["model", "null", "handcrafted"])].idxmax()
+    assert f"the best baseline ({best_base})" in t  # handcrafted features are not baselines (issue 9)
+    assert f"over {d.source.nunique()} sources" in t
     rec2 = rec.copy()
     raw_cc = (rec2.embedder == "cell_count") & (rec2.adjusted_for == "")
     rec2.loc[raw_cc, "recall"] = 0.6
@@ -163,17 +166,21 @@ def test_recorded_kind_wins_over_the_name():
     added as a column by the dashboard's reader) is drawn as handcrafted, not as a model."""
     rows = [dict(embedder=e, source=s, threshold="0.05_0.95", recall=r, ci_low=r - 0.05, ci_high=r + 0.05,
                  adjusted_for="", mechanism="") for e, r in (("precomputed", 0.4), ("weakly_supervised", 0.3),
-                                                             ("random", 0.1)) for s in ("CORUM", "HuMAP")]
+                                                             ("pixel_stats", 0.2), ("random", 0.1))
+            for s in ("CORUM", "HuMAP")]
     rec = pd.DataFrame(rows)
     by_name = forest.forest_data(rec, "0.05_0.95").drop_duplicates("embedder").set_index("embedder")["kind"]
     assert by_name["precomputed"] == "model"
     recorded = rec.assign(kind=rec["embedder"].map({"precomputed": "handcrafted", "weakly_supervised": "model",
-                                                    "random": "null"}))
+                                                    "pixel_stats": "baseline", "random": "null"}))
     d = forest.forest_data(recorded, "0.05_0.95").drop_duplicates("embedder").set_index("embedder")
     assert d.loc["precomputed", "kind"] == "handcrafted" and d.loc["precomputed", "color"] == forest.KIND_COLORS["handcrafted"]
     assert d.loc["weakly_supervised", "kind"] == "model"
-    # the title compares the best model with the best non-null comparison
-    assert forest.forest_title(recorded, "0.05_0.95").startswith("weakly_supervised does not beat the best baseline (precomputed)")
+    # the title compares the best model with the best baseline, as Home does, and names handcrafted
+    # features that beat the model
+    assert forest.forest_title(recorded, "0.05_0.95") == ("weakly_supervised beats the best baseline (pixel_stats): "
+                                                          "mean recall 30% vs 20% over 2 sources; handcrafted "
+                                                          "precomputed 40%")
     from bioviz.dashboard import datasets as ds
 
     card = ds.scorecard(recorded, None, threshold="0.05_0.95").set_index("embedder")

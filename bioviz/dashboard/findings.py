@@ -26,8 +26,8 @@ def headline(card: pd.DataFrame) -> list[str]:
     if drop_col and len(base):
         worst = base.sort_values(drop_col, ascending=False).iloc[0]
         if worst[drop_col] > DROP_NOTE:
-            notes.append(f"Baseline **{worst['embedder']}** loses {worst[drop_col]:.2f} recall when adjusted "
-                         f"({drop_col[5:]}): its score comes from that confounder.")
+            notes.append(f"Baseline **{worst['embedder']}** loses {worst[drop_col]:.2f} recall when "
+                         f"{drop_col[5:]}: its score comes from that confounder.")
     if len(models) and len(base):
         best = models.iloc[0]
         top_base = base.sort_values("mean recall", ascending=False).iloc[0]

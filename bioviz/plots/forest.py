@@ -308,12 +308,18 @@ def forest_title(recall: pd.DataFrame, threshold: str, *, adjusted_for: str = ""
     mean = d.groupby("embedder")["recall"].mean()
     kinds = d.drop_duplicates("embedder").set_index("embedder")["kind"]
     models = mean[kinds[mean.index] == "model"].sort_values(ascending=False)
-    bases = mean[~kinds[mean.index].isin(["model", "null"])].sort_values(ascending=False)
+    # baselines as Home's scorecard counts them: handcrafted features (morphology, CellProfiler
+    # profiles) are a kind of their own since issue 9, named separately when they beat the model
+    bases = mean[~kinds[mean.index].isin(["model", "null", "handcrafted"])].sort_values(ascending=False)
+    crafted = mean[kinds[mean.index] == "handcrafted"].sort_values(ascending=False)
     if len(models) and len(bases):
         m, b = models.index[0], bases.index[0]
         verb = "beats" if models.iloc[0] > bases.iloc[0] else "does not beat"
-        return (f"{m} {verb} the best baseline ({b}): mean recall {models.iloc[0]:.0%} vs {bases.iloc[0]:.0%} "
-                f"over {d['source'].nunique()} sources")
+        t = (f"{m} {verb} the best baseline ({b}): mean recall {models.iloc[0]:.0%} vs {bases.iloc[0]:.0%} "
+             f"over {d['source'].nunique()} sources")
+        if len(crafted) and crafted.iloc[0] > models.iloc[0]:
+            t += f"; handcrafted {crafted.index[0]} {crafted.iloc[0]:.0%}"
+        return t
     top = mean.sort_values(ascending=False)
     return f"{top.index[0]} recalls most: mean {top.iloc[0]:.0%} over {d['source'].nunique()} sources"
 
