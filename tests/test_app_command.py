@@ -66,10 +66,15 @@ def test_stopping_bioviz_app_stops_the_streamlit_server(sig):
         assert not _alive(child), f"Streamlit child {child} outlived bioviz app"
         assert not _port_open(port), f"port {port} still served after bioviz app stopped"
     finally:
-        for pid in (proc.pid, child):
-            if pid and _alive(pid):
-                os.kill(pid, signal.SIGKILL)
-        proc.stdout.close()
+        _kill_left(proc, child)
+
+
+def _kill_left(proc, child):
+    """Whatever a failed signal test left running is killed, so it cannot hold the port."""
+    for pid in (proc.pid, child):
+        if pid and _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    proc.stdout.close()
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads child processes from /proc (Linux)")
@@ -100,7 +105,4 @@ def test_a_child_that_misses_the_signal_is_terminated_after_the_grace():
             time.sleep(0.1)
         assert not _alive(child), f"child {child} outlived bioviz after ignoring SIGINT"
     finally:
-        for pid in (proc.pid, child):
-            if pid and _alive(pid):
-                os.kill(pid, signal.SIGKILL)
-        proc.stdout.close()
+        _kill_left(proc, child)

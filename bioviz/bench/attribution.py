@@ -22,6 +22,13 @@ def embedder_kind(name: str, kinds: dict | None = None) -> str:
     return kind_of(name)
 
 
+def recorded_kinds(recall: pd.DataFrame) -> dict[str, str]:
+    """{embedder: kind} from a ``kind`` column (the dashboard adds summary.json's kinds), else {}."""
+    if "kind" not in recall:
+        return {}
+    return recall.dropna(subset=["kind"]).groupby("embedder")["kind"].first().to_dict()
+
+
 def is_baseline(name: str, kinds: dict | None = None) -> bool:
     """The one definition of a diagnostic comparison (anything but a model), used by the
     benchmark and the dashboard alike."""

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..bench.adjust import default_adjustment
 from ..bench.attribution import embedder_kind  # noqa: F401  (defined below plots/, re-exported for pages)
-from ..bench.attribution import models_first
+from ..bench.attribution import models_first, recorded_kinds
 from ..bench.probes import ACCURACY, CHANCE, R2
 from ..bench.recall import null_recall  # noqa: F401
 from ..errors import DatasetError
@@ -336,7 +336,7 @@ def scorecard(recall: pd.DataFrame, probes: pd.DataFrame | None, threshold: str 
     recall_cols = sorted([c for c in out.columns if c.startswith("recall ")],
                          key=lambda c: (c != "recall planted", c))
     out = out[[c for c in out.columns if not c.startswith("recall ")] + recall_cols]
-    recorded = r.dropna(subset=["kind"]).groupby("embedder")["kind"].first().to_dict() if "kind" in r else {}
+    recorded = recorded_kinds(r)
     out.insert(0, "kind", [embedder_kind(e, recorded) for e in out.index])
     out = out.reset_index().rename(columns={"index": "embedder"})
     from ..embed.kinds import KINDS

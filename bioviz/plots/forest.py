@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..bench.attribution import embedder_kind
+from ..bench.attribution import embedder_kind, recorded_kinds
 from ..bench.recall import null_recall
 
 MODEL_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#e377c2")
@@ -56,13 +56,6 @@ def baseline_kind(name: str, recorded: str | None = None) -> str:
     if n == "plate_layout":
         return "plate layout"
     return "handcrafted"  # structure and other registered baselines: engineered, intensity-free
-
-
-def recorded_kinds(recall: pd.DataFrame) -> dict[str, str]:
-    """{embedder: kind} from a ``kind`` column (the dashboard adds the recorded kinds), else {}."""
-    if "kind" not in recall:
-        return {}
-    return recall.dropna(subset=["kind"]).groupby("embedder")["kind"].first().to_dict()
 
 
 def kind_colors(names, recorded: dict | None = None) -> dict[str, str]:
