@@ -130,14 +130,14 @@ if not pair:
     st.info("Choose a pair: click a row of the table, or type two perturbations.")
     st.stop()
 a, b = pair
-perts = set(screen.obs["perturbation"].str.upper())
+perts = ui.perturbation_rows(screen)
 absent = [g for g in (a, b) if g.upper() not in perts]
 if absent:
     st.warning(f"{', '.join(absent)} is not a perturbation of this screen, so the pair cannot be shown.")
     st.stop()
 st.header(f"{a} – {b}")
 
-groups = example_wells(screen.obs, a, b, screen.control_label, n=3)
+groups = example_wells(screen.obs, a, b, screen.control_label, n=3, rows=perts)
 st.subheader("Example wells")
 if screen.has_images:
     on = pc[1].multiselect("Channels", screen.channels, default=screen.channels, key="rel_channels",
@@ -176,7 +176,7 @@ for label, wells in (groups.items() if screen.has_images else ()):
 conf = ui.confounders(screen)
 if conf is not None:
     st.subheader("Confounders side by side")
-    cmp = confounder_comparison(conf, screen.obs, groups)
+    cmp = confounder_comparison(conf, screen.obs, groups, rows=perts)
     st.dataframe(cmp.style.format("{:.3g}"), key="rel_conf")
     ui.download_csv(cmp.reset_index().rename(columns={"index": "confounder"}), f"confounders_{a}_{b}")
 

@@ -7,8 +7,9 @@ import pytest
 from bioviz.dashboard import datasets as ds
 from bioviz.dashboard import urlstate
 from bioviz.dashboard.composite import composite, hex_to_rgb, montage, stretch
-from bioviz.dashboard.pairs import (example_wells, model_only_pairs, null_similarities, pair_similarity,
-                                    parse_query, percentile_in, relationship_table)
+from bioviz.dashboard.pairs import (confounder_comparison, example_wells, model_only_pairs, null_similarities,
+                                    pair_similarity, parse_query, percentile_in, perturbation_rows,
+                                    relationship_table)
 from bioviz.dashboard.selection import (resolve_linked, rows_to_wells, selected_table, selection_to_rows,
                                         wells_to_rows)
 from bioviz.errors import DatasetError
@@ -325,6 +326,22 @@ def test_relationship_table_and_model_only(standin):
         if r["recalled_0.05_0.95"] and ds.embedder_kind(r.embedder) == "baseline":
             assert r.embedder in row["baselines that also recall it"]
     assert relationship_table(pairs, "CORUM", "NOSUCHGENE", "recalled_0.05_0.95").empty
+    # every row against a plain per-pair scan: who recalls it, and the planted mechanism in either order
+    full = relationship_table(pairs, "CORUM", None, "recalled_0.05_0.95")
+    keys = full[["entity1", "entity2"]].drop_duplicates()
+    truth = pd.DataFrame({"entity1": [keys.entity2.iloc[0], keys.entity1.iloc[1]],
+                          "entity2": [keys.entity1.iloc[0], keys.entity2.iloc[1]],
+                          "mechanism": ["density", "morphology"]})
+    full = relationship_table(pairs, "CORUM", None, "recalled_0.05_0.95", truth)
+    assert list(full["planted mechanism"].iloc[:2]) == ["density", "morphology"]
+    assert (full["planted mechanism"].iloc[2:] == "").all()
+    for _, row in full.iterrows():
+        hit = pairs[(pairs.source == "CORUM") & (pairs.entity1 == row.entity1) & (pairs.entity2 == row.entity2)
+                    & pairs["recalled_0.05_0.95"].astype(bool)]
+        models = sorted(e for e in hit.embedder if ds.embedder_kind(e) == "model")
+        bases = sorted(e for e in hit.embedder if ds.embedder_kind(e) == "baseline")
+        assert row["recalled by models"] == ", ".join(models)
+        assert row["baselines that also recall it"] == ", ".join(bases)
     mo = model_only_pairs(pairs, "CORUM", "recalled_0.05_0.95")
     assert len(mo)  # the stand-in plants morphology complexes only the model sees
     for _, r in mo.iterrows():
@@ -342,6 +359,40 @@ def test_example_wells_controls_from_same_plates(standin):
     assert set(g) == {genes[0], genes[1], s.control_label}
     plates = set(g[genes[0]].plate) | set(g[genes[1]].plate)
     assert set(g[s.control_label].plate) <= plates and g[s.control_label].is_control.all()
+
+
+def test_pair_drilldown_fast_paths_match_a_plain_scan(standin):
+    """The cached row index and the aligned-confounder path give what a plain scan of every well gives,
+    whatever the case the user typed, and whether or not the confounder table is in obs's order."""
+    from bioviz.embed import load_confounders
+    from bioviz.screen import read_screen
+
+    s = read_screen(standin)
+    obs, conf = s.obs, load_confounders(s)
+    rows = perturbation_rows(obs)
+    up = obs["perturbation"].astype(str).str.upper()
+    assert sorted(rows) == sorted(up.unique())
+    for name, pos in rows.items():
+        assert list(pos) == list(np.flatnonzero((up == name).to_numpy()))
+    genes = obs.loc[~obs.is_control, "perturbation"].unique()
+    a, b = genes[0].lower(), genes[1]
+    g = example_wells(obs, a, b, s.control_label, n=2, rows=rows)
+    assert g[a].perturbation.str.upper().eq(a.upper()).all() and len(g[a]) == 2
+    num = [c for c in conf.columns if c != "well_id" and pd.api.types.is_numeric_dtype(conf[c])
+           and c not in ("row", "col")]
+    shuffled = conf.sample(frac=1.0, random_state=1)  # not in obs's order: the isin path
+    for table in (conf, shuffled):
+        got = confounder_comparison(table, obs, g, rows=rows)
+        for label in (a, b):
+            ids = set(obs.loc[up == label.upper(), "well_id"])
+            want = conf[conf.well_id.isin(ids)][num].astype(float).mean()
+            col = f"{label} (n={len(ids)})"
+            np.testing.assert_allclose(got[col].to_numpy(), want.to_numpy(), rtol=1e-12)
+        plates = set(g[a].plate) | set(g[b].plate)
+        ids = set(obs.loc[obs.is_control & obs.plate.isin(plates), "well_id"])
+        col = f"{s.control_label} (n={len(ids)})"
+        want = conf[conf.well_id.isin(ids)][num].astype(float).mean()
+        np.testing.assert_allclose(got[col].to_numpy(), want.to_numpy(), rtol=1e-12)
 
 
 def test_null_and_pair_similarity():

@@ -416,7 +416,10 @@ def map_frame(screen, embedder: str, level: str, n_neighbors: int = 15, min_dist
     return _map_frame(str(screen.root), embedder, level, int(n_neighbors), float(min_dist), key, screen, base)
 
 
-@st.cache_resource(show_spinner=False, max_entries=32)
+# Building a map runs the benchmark's recipe over every well (about 7 s per embedder at 222,601 wells
+# on 2 cores), once per session: say so rather than leave the page silent.
+@st.cache_resource(show_spinner="Building this embedder's perturbation map with the benchmark's recipe "
+                                "(once per session)…", max_entries=32)
 def _profiles(root: str, embedder: str, key: tuple, _screen):
     from ..embed import load_embedding
 
@@ -438,6 +441,18 @@ def _null(root: str, embedder: str, key: tuple, _screen):
 
 def null(screen, embedder: str) -> np.ndarray:
     return _null(str(screen.root), embedder, _embedding_key(screen, embedder), screen)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _perturbation_rows(root: str, key: tuple, _screen):
+    from .pairs import perturbation_rows as build
+
+    return build(_screen.obs)
+
+
+def perturbation_rows(screen) -> dict:
+    """Upper-cased perturbation -> its wells' positions in ``screen.obs``, once per screen."""
+    return _perturbation_rows(str(screen.root), _screen_key(screen), screen)
 
 
 @st.cache_resource(show_spinner=False, max_entries=512)
