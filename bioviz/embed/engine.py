@@ -281,7 +281,8 @@ def _compute(screen, embs, extra, fingerprint, *, device, batch_size, workers, p
     """Run ``embs`` (cached results reused unless ``force``) and ``extra`` (always run) in one pass."""
     from .networks import pick_device
 
-    device = pick_device(device)
+    if device not in (None, "", "auto", "cpu") and not str(device).startswith("cuda"):
+        raise EmbedderError(f"device {device!r}: use auto, cpu or cuda")
     workers = min(4, cpu_count()) if workers is None else int(workers)
     if batch_size < 1:
         raise EmbedderError("--batch-size must be at least 1")
@@ -295,6 +296,9 @@ def _compute(screen, embs, extra, fingerprint, *, device, batch_size, workers, p
     images = [e for e in todo + extra if e.kind != "table"]
     results.update(_run_tables(screen, table, fingerprint, progress))
     if images:
+        # only now: picking a device imports torch (4 s on 2 cores), which a call that finds every
+        # cache valid (the Ray engine's final read-back, the dashboard) never needs
+        device = pick_device(device)
         results.update(_run_images(screen, images, fingerprint, device=device, batch_size=batch_size,
                                    workers=workers, chunk_size=chunk_size, progress=progress))
     return results

@@ -254,7 +254,7 @@ def _user_error(exc: BaseException) -> BiovizError | None:
 
 
 def _resources(n_networks: int, gpus_per_worker, device: str):
-    """(device, CPU share per network actor, GPU share, torch threads, actors per network)."""
+    """(device, CPU share per network actor, GPU share, torch threads per actor, actors per network)."""
     import ray
 
     res = ray.cluster_resources()
@@ -279,7 +279,11 @@ def _resources(n_networks: int, gpus_per_worker, device: str):
     # tasks always find room (a pool that reserves every CPU starves its own input).
     cpu_share = min(1.0, n_cpu / (2 * max(1, n_networks)))
     actors = max(1, int(n_cpu / (2 * max(1, n_networks)) / cpu_share))
-    return "cpu", cpu_share, 0.0, max(1, round(cpu_share)), actors
+    # torch threads: the actors' cores plus the decode half, as the local engine lets torch use every
+    # core beside its decode workers. A decode task that waits on the network leaves its core idle;
+    # on 2 cores (1 network) 2 threads took 480 demo sites in 21.5 s against 26.7 s with 1 thread.
+    threads = max(1, int(n_cpu // (max(1, n_networks) * actors)))
+    return "cpu", cpu_share, 0.0, threads, actors
 
 
 def _task_cpus() -> float:
