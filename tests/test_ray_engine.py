@@ -180,3 +180,22 @@ def test_corrupt_image_same_one_line_error(tiny, tmp_path, local_ray):
     msg = str(err.value)
     assert "\n" not in msg and bad.name in msg and "could not be read" in msg, msg
     assert not (scr.embeddings_dir / "pixel_stats.parquet").exists()
+
+
+def test_native_stderr_goes_to_the_log_python_stderr_stays(tmp_path, capfd):
+    """`bioviz embed --engine ray` routes descriptor 2 (Ray's C++ core worker prints an alarming but
+    harmless 'E ... core_worker.cc' line there on every run) to a log; bioviz's own stderr, the
+    progress bar and errors, still reaches the terminal, and descriptor 2 is restored after."""
+    import os
+    import sys
+
+    from bioviz.commands.embed import native_stderr_to
+
+    log = tmp_path / "ray.log"
+    with native_stderr_to(log):
+        os.write(2, b"E core_worker.cc: native noise\n")
+        print("progress 50%", file=sys.stderr)
+    os.write(2, b"after\n")
+    err = capfd.readouterr().err
+    assert "progress 50%" in err and "after" in err and "native noise" not in err
+    assert "native noise" in log.read_text()

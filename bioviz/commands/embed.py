@@ -2,8 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 from . import DATASET_HELP, add_dataset, add_embedders, add_quiet, open_screen, progress_bar
 
@@ -30,6 +35,35 @@ Examples:
   bioviz embed --dataset data/demo --embedders untrained_vit --config untrained_vit.img_size=224
 """
 
+
+
+@contextlib.contextmanager
+def native_stderr_to(path: Path):
+    """Send file descriptor 2 to ``path`` while Python's ``sys.stderr`` (the progress bar, bioviz's
+    one-line errors, a traceback) keeps the terminal.
+
+    Ray's C++ core worker writes straight to descriptor 2, and on every run with a network actor it
+    printed ``E ... core_worker.cc:2465: Actor ... has constructor arguments in the object store
+    and max_restarts > 0 ... the actor restart will fail`` (ray#53727). That is harmless here: the
+    driver holds the arguments for the whole run. But a user reads it as a failure. Ray keeps its
+    own logs under its session folder, so nothing is lost.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    log = open(path, "ab")
+    os.dup2(log.fileno(), 2)
+    old = sys.stderr
+    sys.stderr = open(os.dup(saved), "w", buffering=1, encoding=getattr(old, "encoding", None) or "utf-8",
+                      errors="backslashreplace")
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stderr.close()
+        sys.stderr = old
+        os.dup2(saved, 2)
+        os.close(saved)
+        log.close()
 
 def _listing() -> str:
     try:
@@ -123,10 +157,11 @@ def run(args) -> int:
         if engine == "ray":
             from ..embed.ray_engine import embed_ray
 
-            results = embed_ray(screen, args.embedders, address=args.ray_address,
-                                gpus_per_worker=args.gpus_per_worker, device=args.device,
-                                batch_size=args.batch_size, progress=progress, configs=configs, force=args.force,
-                                confounders=not args.no_confounders)
+            with native_stderr_to(Path(tempfile.gettempdir()) / f"bioviz-ray-{os.getpid()}.log"):
+                results = embed_ray(screen, args.embedders, address=args.ray_address,
+                                    gpus_per_worker=args.gpus_per_worker, device=args.device,
+                                    batch_size=args.batch_size, progress=progress, configs=configs,
+                                    force=args.force, confounders=not args.no_confounders)
         else:
             results = embed(screen, args.embedders, device=args.device, batch_size=args.batch_size,
                             workers=args.workers, progress=progress, configs=configs, force=args.force,
