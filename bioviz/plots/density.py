@@ -111,8 +111,9 @@ def embedding_density(df: pd.DataFrame, color: str | None, *, bins: int = 150, c
                                    hoverinfo="skip"))
         curves.append(None)  # points, not bins: not selectable as bins
     fig = go.Figure(data=traces, layout=dict(
-        title=dict(text=f"{title} · density of {n:,} points ({bins}x{bins} bins)", x=0.01), height=height,
-        margin=dict(l=10, r=10, t=40, b=10), dragmode="lasso", legend=dict(itemsizing="constant", font=dict(size=11)),
+        # the density note on its own line: on one line the title ran past a half-width map at 222,601
+        title=dict(text=f"{title}<br><sup>density of {n:,} points in {bins} x {bins} bins</sup>", x=0.01),
+        height=height, margin=dict(l=10, r=10, t=60, b=10), dragmode="lasso", legend=dict(itemsizing="constant", font=dict(size=11)),
         xaxis=dict(title=dict(text="UMAP 1"), showticklabels=False, zeroline=False),
         yaxis=dict(title=dict(text="UMAP 2"), showticklabels=False, zeroline=False),
         plot_bgcolor="white", uirevision=title))
