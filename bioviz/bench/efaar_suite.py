@@ -97,6 +97,14 @@ def _groups(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.asarray(uniques, dtype=object), order, sizes
 
 
+def label_positions(labels) -> dict:
+    """{label: positions of its rows, ascending}: the grouping of ``_groups`` as a look-up (the
+    cluster benchmark's gene -> map rows, the dashboard's perturbation -> wells)."""
+    uniques, order, sizes = _groups(np.asarray(labels, dtype=object))
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    return {g: order[bounds[k]:bounds[k + 1]] for k, g in enumerate(uniques)}
+
+
 def _check_wells(features, metadata: pd.DataFrame, pert_col: str) -> tuple[np.ndarray, np.ndarray]:
     if pert_col not in metadata.columns:
         raise BenchmarkError(f"metadata has no column {pert_col!r} (the perturbation labels)")
@@ -440,11 +448,7 @@ def cluster_benchmark(features, labels, source: str = "CORUM", min_genes: int = 
     xn = _normalize_rows(x, order)
     # gene -> map rows once (efaar runs an isin over the map for every complex)
     # (a pandas groupby-apply here took 1.7 of 3.9 s at 8,000 genes: one Series per gene)
-    codes, uniq = pd.factorize(pd.Series(labels))
-    by_code = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[by_code], np.arange(len(uniq) + 1))
-    code_of = {g: i for i, g in enumerate(uniq)}
-    where = {g: by_code[bounds[code_of[g]]:bounds[code_of[g] + 1]] for genes in found.values() for g in genes}
+    where = label_positions(labels)
     rows = []
     for key, genes in found.items():
         inside = np.sort(np.concatenate([where[g] for g in genes]))

@@ -36,7 +36,6 @@ Examples:
 """
 
 
-
 @contextlib.contextmanager
 def native_stderr_to(path: Path):
     """Send file descriptor 2 to ``path`` while Python's ``sys.stderr`` (the progress bar, bioviz's
@@ -64,6 +63,7 @@ def native_stderr_to(path: Path):
         os.dup2(saved, 2)
         os.close(saved)
         log.close()
+
 
 def _listing() -> str:
     try:
