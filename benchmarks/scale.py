@@ -1,7 +1,8 @@
 """A scale table calculated from measured stage costs, not guessed.
 
     python benchmarks/scale.py [--sites 48] [--nodes 1,4,16,64] [--cores-per-node 32]
-                               [--gpu-sites-per-s R] [--ray] [--ratio-dataset data/demo --ratio-sites 256]
+                               [--gpu-sites-per-s R] [--ray]
+                               [--ratio-dataset data/demo --ratio-sites 1520 --ratio-repeats 3]
     python benchmarks/scale.py --umap 222601        # one UMAP layout at RxRx3-core size
 
 1. Stage costs per image on this machine, on synthetic RxRx3-core-like sites (6 channels of
@@ -17,10 +18,12 @@
    ``embed_throughput.py --device cuda``; "not measured" without it) and its host cores' decode
    rate.
 3. Check: the Ray engine (``bioviz.embed.ray_engine``) on the same synthetic sites at 1 and 2
-   local workers (``--ray``), against the projection for one node with 1 and 2 cores.
+   local workers (``--ray``), against the projection for one node with 1 and 2 cores: steady
+   rates (first to last batch), and the local engine on the same sites for reference.
 4. ``--ratio-dataset``: Ray engine vs local engine throughput on the default demo (goal >= 0.9),
    both on the same first ``--ratio-sites`` sites with the same embedders, wall time of the whole
-   command (Ray's start-up included) and of the pipeline alone.
+   command (Ray's start-up included) and of the pipeline alone; ``--ratio-repeats N`` runs N
+   pairs, the order alternating, and reports the median (one pair varies by up to 0.15 here).
 """
 from __future__ import annotations
 
