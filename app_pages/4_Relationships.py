@@ -48,6 +48,8 @@ gene = c[2].text_input("Gene or compound, or a pair", value=ui.url_get("gene") o
                        help="one perturbation (its activity, known pairs and nearest neighbours) or two (that"
                             " pair)").strip()
 truth_rel = screen.truth.relationships if screen.truth is not None else None
+# the kinds the benchmark recorded: a precomputed CellProfiler table run as handcrafted is no model
+kinds = ui.summary(screen).get("kinds") or {}
 ui.url_set(source=source, gene=gene)
 
 # one perturbation asked for: its own phenotype first (JUMP's match tables), then its pairs and neighbours
@@ -61,7 +63,7 @@ if query:
         ui.table(acts, f"activity_{query}", key="rel_activity")
 
 if gene:
-    tbl = relationship_table(pairs, source, gene, rcol, truth_rel)
+    tbl = relationship_table(pairs, source, gene, rcol, truth_rel, kinds=kinds)
     if tbl.empty:
         known = set(pairs.loc[pairs["source"] == source, "entity1"]) | set(pairs.loc[pairs["source"] == source, "entity2"])
         q = parse_query(gene, known=known)
@@ -72,13 +74,13 @@ if gene:
             st.info(f"{' and '.join(q)} are not a known pair in {source}.")
     title = f"Known pairs of {gene} in {source}"
 else:
-    tbl = model_only_pairs(pairs, source, rcol) if rcol else pd.DataFrame()
+    tbl = model_only_pairs(pairs, source, rcol, kinds=kinds) if rcol else pd.DataFrame()
     title = f"Pairs a model recalls and no baseline does ({source})"
     if not tbl.empty:
-        full = relationship_table(pairs, source, None, rcol, truth_rel)
+        full = relationship_table(pairs, source, None, rcol, truth_rel, kinds=kinds)
         tbl = full.merge(tbl[["entity1", "entity2"]], on=["entity1", "entity2"])
     else:
-        tbl = relationship_table(pairs, source, None, rcol, truth_rel)
+        tbl = relationship_table(pairs, source, None, rcol, truth_rel, kinds=kinds)
         title = f"Known pairs in {source}"
 
 if not tbl.empty:
@@ -191,8 +193,8 @@ for emb in ui.embedders(screen):
         continue
     v = pair_similarity(prof, a, b)
     pct = percentile_in(nul, v) if v is not None else float("nan")
-    items.append(dict(embedder=emb, null=nul, value=v, percentile=pct))
-    rows.append(dict(embedder=emb, kind=ds.embedder_kind(emb), cosine=v, percentile=pct))
+    items.append(dict(embedder=emb, null=nul, value=v, percentile=pct, kind=ds.embedder_kind(emb, kinds)))
+    rows.append(dict(embedder=emb, kind=ds.embedder_kind(emb, kinds), cosine=v, percentile=pct))
 if items:
     ui.plot(null_distributions(items), f"null_{a}_{b}", key="null_hist")
     st.caption("Grey/blue: cosine similarity of random perturbation pairs in the embedder's aggregated map; "
@@ -214,9 +216,10 @@ if matched_info and items:
                                   matched_info[mnull]["bins"], a, b)
         if cell is None:
             continue
-        m_items.append(dict(embedder=emb, null=cell["values"], value=cell["value"], percentile=cell["percentile"]))
+        m_items.append(dict(embedder=emb, null=cell["values"], value=cell["value"], percentile=cell["percentile"],
+                            kind=ds.embedder_kind(emb, kinds)))
         bench = known[(known["embedder"] == emb) & (known["null_model"] == mnull)]["percentile"]
-        m_rows.append({"embedder": emb, "kind": ds.embedder_kind(emb), "cosine": cell["value"],
+        m_rows.append({"embedder": emb, "kind": ds.embedder_kind(emb, kinds), "cosine": cell["value"],
                        "all-pairs percentile": all_pct[emb], f"{mnull} percentile": cell["percentile"],
                        "benchmark's matched percentile": bench.iloc[0] if len(bench) else float("nan"),
                        "cell": cell["cell"], "pairs in cell": cell["size"]})

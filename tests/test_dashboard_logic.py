@@ -339,9 +339,20 @@ def test_relationship_table_and_model_only(standin):
         hit = pairs[(pairs.source == "CORUM") & (pairs.entity1 == row.entity1) & (pairs.entity2 == row.entity2)
                     & pairs["recalled_0.05_0.95"].astype(bool)]
         models = sorted(e for e in hit.embedder if ds.embedder_kind(e) == "model")
-        bases = sorted(e for e in hit.embedder if ds.embedder_kind(e) == "baseline")
+        bases = sorted(e for e in hit.embedder if ds.embedder_kind(e) in ("baseline", "handcrafted"))
         assert row["recalled by models"] == ", ".join(models)
         assert row["baselines that also recall it"] == ", ".join(bases)
+    # the kinds the benchmark recorded win over the name: a model recorded as handcrafted features
+    # (a precomputed CellProfiler table) is a baseline the pair is attributed to, never "a model"
+    recalled = full[full["recalled by models"].str.contains("weakly_supervised")]
+    assert len(recalled)
+    as_crafted = relationship_table(pairs, "CORUM", None, "recalled_0.05_0.95",
+                                    kinds={"weakly_supervised": "handcrafted"})
+    again = as_crafted.set_index(["entity1", "entity2"]).loc[recalled.set_index(["entity1", "entity2"]).index]
+    assert not again["recalled by models"].str.contains("weakly_supervised").any()
+    assert again["baselines that also recall it"].str.contains("weakly_supervised").all()
+    mo_k = model_only_pairs(pairs, "CORUM", "recalled_0.05_0.95", kinds={"weakly_supervised": "handcrafted"})
+    assert not mo_k["recalled by"].str.contains("weakly_supervised").any()
     mo = model_only_pairs(pairs, "CORUM", "recalled_0.05_0.95")
     assert len(mo)  # the stand-in plants morphology complexes only the model sees
     for _, r in mo.iterrows():

@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from ..bench.attribution import models_first
+from ..bench.attribution import attribution_baselines, models_first
 from ..bench.efaar_suite import label_positions
 from .datasets import embedder_kind, feature_columns
 
@@ -33,9 +33,11 @@ def parse_query(text: str | None, known=None) -> list[str]:
 
 
 def relationship_table(pairs: pd.DataFrame, source: str, query: str | None, recalled_col: str | None,
-                       truth_rel: pd.DataFrame | None = None) -> pd.DataFrame:
+                       truth_rel: pd.DataFrame | None = None, *, kinds: dict | None = None) -> pd.DataFrame:
     """Known pairs of ``source`` involving the queried gene (or the queried pair), one row per pair:
-    each embedder's percentile, which models and which baselines recall it."""
+    each embedder's percentile, which models and which baselines recall it.  Baselines are the
+    attribution kinds (``baseline`` and ``handcrafted``: morphology, CellProfiler profiles), as in the
+    benchmark's ``also_`` columns; ``kinds``: the kinds the benchmark recorded (summary.json)."""
     p = pairs[pairs["source"] == source]
     genes = [g.upper() for g in parse_query(query, known=pd.concat([p["entity1"], p["entity2"]]).unique())]
     e1 = p["entity1"].str.upper()
@@ -55,8 +57,8 @@ def relationship_table(pairs: pd.DataFrame, source: str, query: str | None, reca
     if recalled_col and recalled_col in p.columns:
         hits = p[p[recalled_col].astype(bool)]
         by = hits.groupby(["entity1", "entity2"])["embedder"].apply(list)
-        models = by.apply(lambda es: ", ".join(sorted(e for e in es if embedder_kind(e) == "model")))
-        bases = by.apply(lambda es: ", ".join(sorted(e for e in es if embedder_kind(e) == "baseline")))
+        models = by.apply(lambda es: ", ".join(sorted(e for e in es if embedder_kind(e, kinds) == "model")))
+        bases = by.apply(lambda es: ", ".join(sorted(attribution_baselines(es, kinds))))
         # one reindex, not a MultiIndex look-up per row (0.2 s a rerun over 5,000 pairs)
         key = pd.MultiIndex.from_arrays([out["entity1"], out["entity2"]])
         out["recalled by models"] = models.reindex(key).fillna("").to_numpy()
@@ -70,11 +72,11 @@ def relationship_table(pairs: pd.DataFrame, source: str, query: str | None, reca
     return out
 
 
-def model_only_pairs(pairs: pd.DataFrame, source: str, recalled_col: str) -> pd.DataFrame:
+def model_only_pairs(pairs: pd.DataFrame, source: str, recalled_col: str, *, kinds: dict | None = None) -> pd.DataFrame:
     """Pairs a model recalls and no baseline does (the benchmark's ``also_`` attribution says
     ``alone``): what the model learned beyond trivial signals."""
     p = pairs[(pairs["source"] == source) & (pairs[f"also_{recalled_col}"] == "alone")]
-    p = p[p["embedder"].map(embedder_kind) == "model"]
+    p = p[p["embedder"].map(lambda e: embedder_kind(e, kinds)) == "model"]
     out = p.groupby(["entity1", "entity2"])["embedder"].apply(lambda s: ", ".join(sorted(s)))
     return out.rename("recalled by").reset_index()
 

@@ -294,13 +294,14 @@ def leakage_bars(leak: pd.DataFrame, height: int = 320) -> go.Figure:
 
 def null_distributions(items: list[dict], height_per: int = 140) -> go.Figure:
     """One small histogram per embedder: the null similarities and the pair's value as a red line.
-    ``items``: dicts with embedder, null (array), value (float or None), percentile."""
+    ``items``: dicts with embedder, null (array), value (float or None), percentile, and optionally
+    kind (the recorded kind; else read from the name)."""
     n = max(1, len(items))
     titles = [f"{it['embedder']}: cosine {it['value']:.3f}, percentile {it['percentile']:.1f}"
               if it.get("value") is not None else f"{it['embedder']}: pair not in this map" for it in items]
     fig = make_subplots(rows=n, cols=1, subplot_titles=titles, vertical_spacing=min(0.5 / n, 0.12))
     for k, it in enumerate(items, start=1):
-        base = embedder_kind(it["embedder"]) != "model"
+        base = (it.get("kind") or embedder_kind(it["embedder"])) != "model"
         # binned here, not in the browser: 20,000 raw cosines per map were most of the figure's JSON
         null = np.asarray(it["null"], dtype=float)
         null = null[np.isfinite(null)]
